@@ -1,0 +1,1 @@
+//! Container → pod, namespace, service and tenant metadata for a log file.

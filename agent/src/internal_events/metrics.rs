@@ -1,0 +1,173 @@
+//! The registry behind `/metrics`: every figure the agent reports about itself.
+
+use std::sync::OnceLock;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SinkLabel {
+    pub sink: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabel {
+    pub rule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabel {
+    pub stage: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+/// All of the agent's own metrics. One instance per process, see [`metrics`].
+pub struct Metrics {
+    registry: Registry,
+    pub lines_read: Counter,
+    pub bytes_read: Counter,
+    pub records_read: Counter,
+    pub files_watched: Gauge,
+    pub files_rotated: Counter,
+    pub files_truncated: Counter,
+    pub read_errors: Counter,
+    pub records_truncated: Counter,
+    pub invalid_utf8_records: Counter,
+    pub checkpoint_lag_bytes: Gauge,
+    pub checkpoint_writes: Counter,
+    pub checkpoint_write_errors: Counter,
+    pub redactions: Family<RuleLabel, Counter>,
+    pub redaction_failures: Family<ReasonLabel, Counter>,
+    pub records_sent: Family<SinkLabel, Counter>,
+    pub bytes_sent: Family<SinkLabel, Counter>,
+    pub sink_errors: Family<SinkLabel, Counter>,
+    pub queue_depth: Family<StageLabel, Gauge>,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("wardwatch");
+        macro_rules! register {
+            ($name:literal, $help:literal, $metric:expr) => {{
+                let metric = $metric;
+                registry.register($name, $help, metric.clone());
+                metric
+            }};
+        }
+        // prometheus-client appends `_total` to counters itself.
+        Metrics {
+            lines_read: register!(
+                "logs_lines_read",
+                "Physical lines read from log files.",
+                Counter::default()
+            ),
+            bytes_read: register!(
+                "logs_bytes_read",
+                "Bytes read from log files.",
+                Counter::default()
+            ),
+            records_read: register!(
+                "logs_records_read",
+                "Log records assembled from lines (partial lines joined, multiline folded).",
+                Counter::default()
+            ),
+            files_watched: register!(
+                "logs_files_watched",
+                "Log files currently open.",
+                Gauge::default()
+            ),
+            files_rotated: register!(
+                "logs_files_rotated",
+                "Log files seen renamed away (rotation by rename).",
+                Counter::default()
+            ),
+            files_truncated: register!(
+                "logs_files_truncated",
+                "Log files seen shrinking (rotation by copytruncate).",
+                Counter::default()
+            ),
+            read_errors: register!(
+                "logs_read_errors",
+                "Errors reading or opening log files.",
+                Counter::default()
+            ),
+            records_truncated: register!(
+                "logs_records_truncated",
+                "Records cut at the size cap.",
+                Counter::default()
+            ),
+            invalid_utf8_records: register!(
+                "logs_invalid_utf8_records",
+                "Records whose invalid UTF-8 was replaced by U+FFFD.",
+                Counter::default()
+            ),
+            checkpoint_lag_bytes: register!(
+                "logs_checkpoint_lag_bytes",
+                "Bytes read from log files but not yet acknowledged by every sink.",
+                Gauge::default()
+            ),
+            checkpoint_writes: register!(
+                "logs_checkpoint_writes",
+                "Checkpoint files written.",
+                Counter::default()
+            ),
+            checkpoint_write_errors: register!(
+                "logs_checkpoint_write_errors",
+                "Checkpoint files that could not be written.",
+                Counter::default()
+            ),
+            redactions: register!(
+                "redact_redactions",
+                "Values replaced, by redaction rule id.",
+                Family::default()
+            ),
+            redaction_failures: register!(
+                "redact_failures",
+                "Records masked whole because redaction could not complete (fail closed).",
+                Family::default()
+            ),
+            records_sent: register!(
+                "sink_records_sent",
+                "Records written and acknowledged, by sink.",
+                Family::default()
+            ),
+            bytes_sent: register!(
+                "sink_bytes_sent",
+                "Bytes written, by sink.",
+                Family::default()
+            ),
+            sink_errors: register!(
+                "sink_errors",
+                "Write failures, by sink.",
+                Family::default()
+            ),
+            queue_depth: register!(
+                "pipeline_queue_depth_batches",
+                "Batches waiting between pipeline stages.",
+                Family::default()
+            ),
+            registry,
+        }
+    }
+}
+
+/// The process-wide metrics.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
+}
+
+/// The metrics in the Prometheus text exposition format.
+pub fn encode_metrics() -> String {
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &metrics().registry);
+    out
+}

@@ -1,0 +1,61 @@
+//! Events of the redaction stage. Rule ids and counts only: never the values.
+
+use super::metrics::{ReasonLabel, RuleLabel};
+use super::metrics;
+
+/// Values replaced by one rule over a batch.
+pub struct RedactionsApplied<'a> {
+    pub rule_id: &'a str,
+    pub count: u64,
+}
+
+impl RedactionsApplied<'_> {
+    pub fn emit(self) {
+        metrics()
+            .redactions
+            .get_or_create(&RuleLabel {
+                rule: self.rule_id.to_owned(),
+            })
+            .inc_by(self.count);
+    }
+}
+
+/// Why a record could not be redacted normally and was masked whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedactionFailureReason {
+    /// A rule panicked.
+    Panic,
+    /// The record is too deeply nested to walk safely.
+    TooDeep,
+}
+
+impl RedactionFailureReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RedactionFailureReason::Panic => "panic",
+            RedactionFailureReason::TooDeep => "too_deep",
+        }
+    }
+}
+
+/// Records masked whole because redaction could not complete: fail closed.
+pub struct RedactionFailed {
+    pub reason: RedactionFailureReason,
+    pub records: u64,
+}
+
+impl RedactionFailed {
+    pub fn emit(self) {
+        metrics()
+            .redaction_failures
+            .get_or_create(&ReasonLabel {
+                reason: self.reason.as_str(),
+            })
+            .inc_by(self.records);
+        tracing::error!(
+            reason = self.reason.as_str(),
+            records = self.records,
+            "redaction failed; records replaced by a marker"
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! Where redacted records go.

@@ -1,0 +1,3 @@
+//! Container log files: discovery, tailing, formats, multiline, checkpoints.
+
+pub mod format;
