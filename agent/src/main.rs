@@ -1,1 +1,266 @@
-fn main(){}
+//! The `wardwatch` command line: run, validate, version.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_saphyr::{Location, Spanned};
+use tracing_subscriber::EnvFilter;
+
+use wardwatch::admin::{self, Health};
+use wardwatch::config::{self, LoadedConfig, StdoutConfig, StdoutFormat};
+use wardwatch::enrich::Enricher;
+use wardwatch::redact::Redactor;
+use wardwatch::sources::logs::LogSourceSettings;
+use wardwatch::topology::{Plan, Topology};
+
+/// Exit status for a configuration that cannot be used (sysexits' EX_CONFIG,
+/// as Vector uses).
+const EXIT_CONFIG: u8 = 78;
+
+#[derive(Parser)]
+#[command(name = "wardwatch", version, about = "Per-node observability agent for healthcare platforms: tails container logs, removes PHI, ships what is left.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the agent.
+    Run(RunArgs),
+    /// Check a config file and the rule files it names; report every error
+    /// with its file, line and column.
+    Validate {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Print the version.
+    Version,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Config file (YAML). Without one, the built-in config for local
+    /// debugging is used: stdout sink, Kubernetes and Docker log globs.
+    #[arg(long, short, env = "WARDWATCH_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log files to follow (glob; repeatable). Replaces the config's
+    /// `sources.logs.include`.
+    #[arg(long = "logs", value_name = "GLOB")]
+    logs: Vec<String>,
+    /// Directory for checkpoints. Replaces the config's `data_dir`.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Write records to standard output (adds the stdout sink).
+    #[arg(long)]
+    stdout: bool,
+    /// Format of the stdout sink; implies --stdout.
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    /// Admin server address (health probes, /metrics). Replaces the config's
+    /// `admin.address`.
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<SocketAddr>,
+    /// Format of the agent's own logs (on standard error).
+    #[arg(long, value_enum, default_value = "json", env = "WARDWATCH_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Json,
+    Text,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Json,
+    Text,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Version => {
+            let _ = writeln!(std::io::stdout(), "wardwatch {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Validate { config } => validate(&config),
+        Command::Run(args) => {
+            init_logging(args.log_format);
+            match run(args) {
+                Ok(code) => code,
+                Err(error) => {
+                    tracing::error!(error = format!("{error:#}"), "wardwatch stopped");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// The agent's own logs go to standard error (standard output may be the
+/// stdout sink), JSON by default; `WARDWATCH_LOG` filters (default `info`).
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("WARDWATCH_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn validate(path: &Path) -> ExitCode {
+    let report = |text: String| {
+        let _ = write!(std::io::stderr(), "{text}");
+    };
+    let loaded = match config::load_file(path) {
+        Ok(loaded) => loaded,
+        Err(errors) => {
+            report(format!("{errors}\n"));
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if let Err(errors) = config::validate_rules(&loaded) {
+        report(format!("{errors}\n"));
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let _ = writeln!(std::io::stdout(), "{}: ok", path.display());
+    ExitCode::SUCCESS
+}
+
+fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut loaded = match &args.config {
+        Some(path) => match config::load_file(path) {
+            Ok(loaded) => loaded,
+            Err(errors) => {
+                tracing::error!(errors = %errors, "invalid config");
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            }
+        },
+        None => config::embedded_default(),
+    };
+    if let Err(message) = apply_flags(&mut loaded, &args) {
+        tracing::error!(error = %message, "invalid command line");
+        return Ok(ExitCode::from(EXIT_CONFIG));
+    }
+    let redactor = match load_redactor(&loaded) {
+        Ok(redactor) => redactor,
+        Err(errors) => {
+            tracing::error!(errors = %errors, "invalid redaction rules");
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    };
+    tracing::info!(rules = redactor.rule_ids().len(), "redaction rules loaded");
+
+    let config = &loaded.config;
+    let plan = Plan {
+        logs: LogSourceSettings::from_config(&config.sources.logs, &config.pipeline)?,
+        data_dir: loaded.base_dir.join(&config.data_dir),
+        enricher: Enricher::new(&config.enrich),
+        redactor: Arc::new(redactor),
+        stdout: config.sinks.stdout.as_ref().map(|s| s.format),
+        queue_batches: usize::try_from(config.pipeline.queue_batches.value)?,
+    };
+    let admin = config.admin.enabled.then(|| config.admin.address.value.clone());
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("wardwatch-rt")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(serve(plan, admin))
+}
+
+async fn serve(plan: Plan, admin_address: Option<String>) -> anyhow::Result<ExitCode> {
+    use tokio::signal::unix::{signal, SignalKind};
+
+    let health = Arc::new(Health::default());
+    if let Some(address) = admin_address {
+        let address: SocketAddr = address
+            .parse()
+            .with_context(|| format!("admin.address {address:?} is not host:port"))?;
+        admin::serve(address, Arc::clone(&health))
+            .await
+            .with_context(|| format!("cannot listen on {address} for the admin server"))?;
+    }
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+
+    let topology = Topology::start(plan, &health, Box::new(std::io::stdout()))?;
+    health.mark_started();
+    tracing::info!("wardwatch started");
+
+    let failure = topology.failure();
+    let failed = tokio::select! {
+        _ = terminate.recv() => false,
+        _ = interrupt.recv() => false,
+        () = failure.notified() => true,
+    };
+    tracing::info!("stopping: no more reading; flushing and checkpointing");
+    topology.stop_reading();
+    let mut drained = tokio::task::spawn_blocking(move || topology.wait());
+    // A second signal while draining means: stop now.
+    let result = tokio::select! {
+        joined = &mut drained => joined.context("shutdown panicked")?,
+        _ = terminate.recv() => anyhow::bail!("terminated again while draining"),
+        _ = interrupt.recv() => anyhow::bail!("interrupted again while draining"),
+    };
+    result?;
+    if failed {
+        anyhow::bail!("a sink failed");
+    }
+    tracing::info!("wardwatch stopped cleanly");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Command-line flags add to or override the config file.
+fn apply_flags(loaded: &mut LoadedConfig, args: &RunArgs) -> Result<(), String> {
+    let config = &mut loaded.config;
+    if !args.logs.is_empty() {
+        for pattern in &args.logs {
+            glob::Pattern::new(pattern).map_err(|e| format!("--logs {pattern:?}: {e}"))?;
+        }
+        config.sources.logs.include = args.logs.iter().cloned().map(flag).collect();
+    }
+    if let Some(dir) = &args.data_dir {
+        config.data_dir = dir.clone();
+    }
+    if let Some(address) = args.admin {
+        config.admin.address = flag(address.to_string());
+        config.admin.enabled = true;
+    }
+    if args.stdout || args.format.is_some() {
+        let stdout = config.sinks.stdout.get_or_insert_with(StdoutConfig::default);
+        if let Some(format) = args.format {
+            stdout.format = match format {
+                FormatArg::Json => StdoutFormat::Json,
+                FormatArg::Text => StdoutFormat::Text,
+            };
+        }
+    }
+    Ok(())
+}
+
+/// A value from the command line, which has no place in a file.
+fn flag<T>(value: T) -> Spanned<T> {
+    Spanned::new(value, Location::UNKNOWN, Location::UNKNOWN)
+}
+
+fn load_redactor(loaded: &LoadedConfig) -> Result<Redactor, config::ConfigErrors> {
+    config::validate_rules(loaded)?;
+    let paths = loaded.config.rule_paths(&loaded.base_dir);
+    if paths.is_empty() {
+        return Ok(Redactor::builtin());
+    }
+    // validate_rules has just loaded them without error.
+    Redactor::load(&paths).map_err(|_| config::ConfigErrors(Vec::new()))
+}

@@ -1,1 +1,174 @@
-//! The pipeline wiring.
+//! The pipeline: log source → redaction → sinks, joined by bounded queues.
+//!
+//! Every queue is bounded, so a slow sink slows the redaction stage, which
+//! slows the tailer, which simply reads the files later: memory stays
+//! bounded and nothing is dropped. Sinks receive [`Redacted`] records only.
+//!
+//! Shutdown runs front to back: the tailer stops reading and drops its queue;
+//! each stage finishes what it holds and drops the next queue; sinks write and
+//! acknowledge their last batches; the checkpointer writes the final offsets
+//! once the last acknowledgement (or unacknowledged drop) is in.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use anyhow::Context;
+use tokio::sync::mpsc::{channel, Receiver, Sender};
+use tokio::sync::Notify;
+
+use crate::admin::Health;
+use crate::config::StdoutFormat;
+use crate::enrich::Enricher;
+use crate::event::LogRecord;
+use crate::internal_events::QueueDepth;
+use crate::redact::{Redacted, Redactor};
+use crate::sinks::{stdout, SinkBatch};
+use crate::sources::logs::{LogBatch, LogSource, LogSourceSettings};
+
+/// Everything the pipeline is built from, resolved from config and flags.
+pub struct Plan {
+    pub logs: LogSourceSettings,
+    pub data_dir: PathBuf,
+    pub enricher: Enricher,
+    pub redactor: Arc<Redactor>,
+    pub stdout: Option<StdoutFormat>,
+    pub queue_batches: usize,
+}
+
+/// Where the stdout sink writes; tests pass a buffer.
+pub type StdoutWriter = Box<dyn io::Write + Send>;
+
+/// The running pipeline.
+pub struct Topology {
+    shutdown: Arc<AtomicBool>,
+    source: LogSource,
+    redact: JoinHandle<()>,
+    sinks: Vec<(&'static str, JoinHandle<io::Result<()>>)>,
+    failed: Arc<Notify>,
+}
+
+impl Topology {
+    pub fn start(plan: Plan, health: &Health, stdout_writer: StdoutWriter) -> anyhow::Result<Topology> {
+        let Plan {
+            logs,
+            data_dir,
+            enricher,
+            redactor,
+            stdout,
+            queue_batches,
+        } = plan;
+        let failed = Arc::new(Notify::new());
+        let mut sink_queues = Vec::new();
+        let mut sinks = Vec::new();
+        if let Some(format) = stdout {
+            let (tx, rx) = channel(queue_batches);
+            let status = health.sink(stdout::NAME);
+            let handle = spawn_sink(stdout::NAME, &failed, move || {
+                stdout::run(format, rx, stdout_writer, &status)
+            })?;
+            sink_queues.push((stdout::NAME, tx));
+            sinks.push((stdout::NAME, handle));
+        }
+        anyhow::ensure!(!sink_queues.is_empty(), "no sink is enabled");
+
+        let (source_tx, source_rx) = channel(queue_batches);
+        let redact = std::thread::Builder::new()
+            .name("redact".into())
+            .spawn(move || run_redaction(source_rx, &redactor, &sink_queues))
+            .context("cannot start the redaction stage")?;
+        let shutdown = Arc::new(AtomicBool::new(false));
+        let source = LogSource::start(logs, &data_dir, enricher, source_tx, Arc::clone(&shutdown))
+            .with_context(|| format!("cannot start the log source with data dir {}", data_dir.display()))?;
+        Ok(Topology {
+            shutdown,
+            source,
+            redact,
+            sinks,
+            failed,
+        })
+    }
+
+    /// Resolves once a sink has failed for good; the agent should stop.
+    pub fn failure(&self) -> Arc<Notify> {
+        Arc::clone(&self.failed)
+    }
+
+    /// Asks the source to stop reading; [`Topology::wait`] then drains.
+    pub fn stop_reading(&self) {
+        self.shutdown.store(true, Ordering::Relaxed);
+    }
+
+    /// Waits for every stage to drain, in order. Errors if a sink failed.
+    pub fn wait(self) -> anyhow::Result<()> {
+        let Topology {
+            mut source,
+            redact,
+            sinks,
+            ..
+        } = self;
+        let mut failures = Vec::new();
+        source.join_tailer();
+        let _ = redact.join();
+        for (name, handle) in sinks {
+            match handle.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => failures.push(format!("{name}: {error}")),
+                Err(_) => failures.push(format!("{name}: panicked")),
+            }
+        }
+        // Every batch is now settled: the final checkpoint is final.
+        source.finish();
+        anyhow::ensure!(failures.is_empty(), "sinks failed: {}", failures.join("; "));
+        Ok(())
+    }
+}
+
+/// Runs a sink on a thread of its own (sinks block on I/O); if it ends with
+/// an error, `failed` is notified so the agent stops instead of reading on
+/// with nowhere to deliver.
+fn spawn_sink(
+    name: &'static str,
+    failed: &Arc<Notify>,
+    sink: impl FnOnce() -> io::Result<()> + Send + 'static,
+) -> anyhow::Result<JoinHandle<io::Result<()>>> {
+    let failed = Arc::clone(failed);
+    std::thread::Builder::new()
+        .name(format!("sink-{name}"))
+        .spawn(move || {
+            let result = sink();
+            if result.is_err() {
+                failed.notify_one();
+            }
+            result
+        })
+        .with_context(|| format!("cannot start the {name} sink"))
+}
+
+/// The redaction stage: every batch crosses the boundary here, once, and is
+/// shared by all sinks.
+fn run_redaction(mut input: Receiver<LogBatch>, redactor: &Redactor, sinks: &[(&'static str, Sender<SinkBatch>)]) {
+    while let Some(batch) = input.blocking_recv() {
+        QueueDepth {
+            stage: "redact",
+            depth: input.len(),
+        }
+        .emit();
+        let records: Arc<[Redacted<LogRecord>]> = redactor.redact_batch(batch.records).into();
+        for ((name, queue), delivery) in sinks.iter().zip(batch.delivery.split(sinks.len())) {
+            QueueDepth {
+                stage: name,
+                depth: queue.max_capacity() - queue.capacity(),
+            }
+            .emit();
+            // A sink that is gone has failed; its share is dropped
+            // unacknowledged, so the checkpoint stays before this batch.
+            let _ = queue.blocking_send(SinkBatch {
+                records: Arc::clone(&records),
+                delivery,
+            });
+        }
+    }
+}

@@ -43,6 +43,19 @@ pub struct Config {
     pub enrich: EnrichConfig,
 }
 
+impl Config {
+    /// `redaction.rules`, relative ones resolved against `base_dir` (the
+    /// config file's directory, [`super::LoadedConfig::base_dir`]). Empty
+    /// means the built-in rule pack.
+    pub fn rule_paths(&self, base_dir: &std::path::Path) -> Vec<PathBuf> {
+        self.redaction
+            .rules
+            .iter()
+            .map(|path| base_dir.join(&path.value))
+            .collect()
+    }
+}
+
 fn default_data_dir() -> PathBuf {
     PathBuf::from("/var/lib/wardwatch")
 }
@@ -215,6 +228,14 @@ pub struct SinksConfig {
     /// Writes each record as one line on standard output. Absent: disabled.
     #[serde(default)]
     pub stdout: Option<StdoutConfig>,
+}
+
+impl SinksConfig {
+    /// Whether any sink is enabled. A new sink must be counted here, or a
+    /// file enabling only that sink is rejected as having none.
+    pub fn any_enabled(&self) -> bool {
+        self.stdout.is_some()
+    }
 }
 
 /// How the stdout sink writes a record.

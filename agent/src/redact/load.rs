@@ -1,0 +1,301 @@
+//! Building a [`Redactor`] from rule files: reading, parsing, compiling, and
+//! collecting every problem found on the way rather than stopping at the first.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde_saphyr::{DefaultMessageFormatter, Location, MessageFormatter};
+
+use super::engine::{AllowList, FieldMatcher, Origin, Redactor, RuleMeta};
+use super::error::{RuleError, RuleProblem};
+use super::path::PathPattern;
+use super::rules::{FieldRule, Replacement, RulePack, RuleSpec};
+
+/// The packs shipped with the agent, embedded at build time: the one list of
+/// them (a test checks it names every `*.yaml` in `redaction-rules/`).
+pub(super) const BUILTIN_PACKS: &[(&str, &str)] = &[(
+    "redaction-rules/structured-fields.yaml",
+    include_str!("../../../redaction-rules/structured-fields.yaml"),
+)];
+
+/// The id of the marker that replaces records that could not be redacted.
+const RESERVED_RULE_ID: &str = "redaction-failed";
+
+pub(super) struct Source {
+    pub(super) file: PathBuf,
+    pub(super) text: Cow<'static, str>,
+}
+
+impl Redactor {
+    /// The rule packs shipped in `redaction-rules/`, embedded in the binary.
+    pub fn builtin() -> Redactor {
+        let sources = BUILTIN_PACKS
+            .iter()
+            .map(|&(file, text)| Source {
+                file: file.into(),
+                text: Cow::Borrowed(text),
+            })
+            .collect();
+        compile(sources, Vec::new()).unwrap_or_else(|errors| {
+            // Cannot happen in a released build: a test loads these same bytes.
+            panic!("the built-in rule pack is invalid: {}", errors[0])
+        })
+    }
+
+    /// Loads rule files. Each path is a rule file, or a directory whose `*.yaml`
+    /// and `*.yml` files are all loaded in name order. Rule files are checked in
+    /// full, examples included, and every problem found is returned.
+    pub fn load(paths: &[PathBuf]) -> Result<Redactor, Vec<RuleError>> {
+        if paths.is_empty() {
+            return Err(vec![unplaced(Path::new(""), RuleProblem::NoRuleFiles)]);
+        }
+        let mut sources = Vec::new();
+        let mut errors = Vec::new();
+        for path in paths {
+            if path.is_dir() {
+                match rule_files_in(path) {
+                    Ok(files) if files.is_empty() => {
+                        errors.push(unplaced(path, RuleProblem::EmptyDirectory))
+                    }
+                    Ok(files) => {
+                        for file in files {
+                            read_source(file, &mut sources, &mut errors);
+                        }
+                    }
+                    Err(error) => errors.push(unplaced(path, RuleProblem::ReadDir(error))),
+                }
+            } else {
+                read_source(path.clone(), &mut sources, &mut errors);
+            }
+        }
+        compile(sources, errors)
+    }
+
+    /// Builds a redactor from rule-file text held in memory.
+    #[cfg(test)]
+    pub(super) fn from_sources(
+        sources: &[(&str, &str)],
+    ) -> Result<Redactor, Vec<RuleError>> {
+        let sources = sources
+            .iter()
+            .map(|&(file, text)| Source {
+                file: file.into(),
+                text: Cow::Owned(text.to_owned()),
+            })
+            .collect();
+        compile(sources, Vec::new())
+    }
+}
+
+/// `*.yaml` and `*.yml` files of a directory, sorted. Symlinks are followed,
+/// which is how a Kubernetes ConfigMap mount presents its files; its `..data`
+/// bookkeeping entries have no rule-file extension and are skipped.
+fn rule_files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let is_rule_file = matches!(
+            path.extension().and_then(|ext| ext.to_str()),
+            Some("yaml" | "yml")
+        );
+        if is_rule_file && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn read_source(file: PathBuf, sources: &mut Vec<Source>, errors: &mut Vec<RuleError>) {
+    match std::fs::read_to_string(&file) {
+        Ok(text) => sources.push(Source {
+            file,
+            text: Cow::Owned(text),
+        }),
+        Err(error) => errors.push(unplaced(&file, RuleProblem::Read(error))),
+    }
+}
+
+fn compile(sources: Vec<Source>, mut errors: Vec<RuleError>) -> Result<Redactor, Vec<RuleError>> {
+    let mut builder = Builder::default();
+    for source in &sources {
+        match serde_saphyr::from_str::<RulePack>(&source.text) {
+            Ok(pack) => builder.add_pack(&source.file, pack, &mut errors),
+            Err(error) => errors.push(parse_error(&source.file, &error)),
+        }
+    }
+    if builder.ids.is_empty() && errors.is_empty() {
+        let file = sources.first().map_or(Path::new(""), |s| s.file.as_path());
+        errors.push(unplaced(file, RuleProblem::NoRules));
+    }
+    // Examples run even when other rules failed, so one load reports everything.
+    let redactor = Redactor::new(builder.rules, builder.field_matchers, builder.allow);
+    if let Err(example_errors) = redactor.check_examples() {
+        errors.extend(example_errors);
+    }
+    if errors.is_empty() {
+        Ok(redactor)
+    } else {
+        Err(errors)
+    }
+}
+
+#[derive(Default)]
+struct Builder {
+    rules: Vec<RuleMeta>,
+    field_matchers: Vec<FieldMatcher>,
+    allow: Vec<AllowList>,
+    /// Every id seen, valid rule or not, and where it was first written.
+    ids: HashMap<String, Origin>,
+}
+
+impl Builder {
+    fn add_pack(&mut self, file: &Path, pack: RulePack, errors: &mut Vec<RuleError>) {
+        let pack_index = self.allow.len();
+        let mut allow = AllowList::default();
+        let mut allow_complete = true;
+        for entry in pack.allow {
+            match PathPattern::parse(&entry.value) {
+                Ok(pattern) => allow.patterns.push((entry.value, pattern)),
+                Err(problem) => {
+                    errors.push(at(file, entry.referenced, problem));
+                    allow_complete = false;
+                }
+            }
+        }
+        self.allow.push(allow);
+
+        for rule in pack.rules {
+            let origin = origin(file, rule.referenced);
+            let id_checked = self.check_id(rule.value.id(), &origin);
+            // Without its whole allow-list a rule would replace operational keys
+            // and fail its examples for a reason already reported.
+            let usable = id_checked.is_ok() && allow_complete;
+            if let Err(problem) = id_checked {
+                errors.push(origin.error(problem));
+            }
+            let rule_index = self.rules.len();
+            match rule.value {
+                RuleSpec::Field(field) => {
+                    match compile_field_rule(field, rule_index, pack_index, origin.clone()) {
+                        Ok((meta, matcher)) if usable => {
+                            self.rules.push(meta);
+                            self.field_matchers.push(matcher);
+                        }
+                        Ok(_) => {}
+                        Err(problem) => errors.push(origin.error(problem)),
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_id(&mut self, id: &str, origin: &Origin) -> Result<(), RuleProblem> {
+        if id == RESERVED_RULE_ID {
+            return Err(RuleProblem::ReservedRuleId { id: id.to_owned() });
+        }
+        if !is_valid_rule_id(id) {
+            return Err(RuleProblem::BadRuleId { id: id.to_owned() });
+        }
+        if let Some(first) = self.ids.get(id) {
+            return Err(RuleProblem::DuplicateRuleId {
+                id: id.to_owned(),
+                first: first.to_string(),
+            });
+        }
+        self.ids.insert(id.to_owned(), origin.clone());
+        Ok(())
+    }
+}
+
+/// Ids become metric labels and replacement text, so they are kept to a small,
+/// plain alphabet.
+fn is_valid_rule_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    let starts_well = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    starts_well
+        && id.len() <= 64
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn compile_field_rule(
+    rule: FieldRule,
+    rule_index: usize,
+    pack: usize,
+    origin: Origin,
+) -> Result<(RuleMeta, FieldMatcher), RuleProblem> {
+    let in_rule = |problem| RuleProblem::InRule {
+        rule_id: rule.id.clone(),
+        problem: Box::new(problem),
+    };
+    if rule.paths.is_empty() {
+        return Err(RuleProblem::EmptyPaths { rule_id: rule.id });
+    }
+    if rule.examples.matching.is_empty() {
+        return Err(RuleProblem::NoMatchExamples { rule_id: rule.id });
+    }
+    let replacement = match rule.replacement {
+        Some(Replacement::Text(text)) if text.is_empty() => {
+            return Err(RuleProblem::EmptyReplacement { rule_id: rule.id })
+        }
+        Some(replacement) => replacement,
+        None => Replacement::Text(format!("[REDACTED:{}]", rule.id)),
+    };
+    let patterns = rule
+        .paths
+        .iter()
+        .map(|pattern| PathPattern::parse(pattern).map_err(in_rule))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((
+        RuleMeta {
+            id: rule.id.into(),
+            replacement,
+            origin,
+        },
+        FieldMatcher {
+            rule: rule_index,
+            pack,
+            patterns,
+            examples: rule.examples,
+        },
+    ))
+}
+
+fn origin(file: &Path, location: Location) -> Origin {
+    Origin {
+        file: file.to_owned(),
+        line: location.line(),
+        column: location.column(),
+    }
+}
+
+fn at(file: &Path, location: Location, problem: RuleProblem) -> RuleError {
+    origin(file, location).error(problem)
+}
+
+fn unplaced(file: &Path, problem: RuleProblem) -> RuleError {
+    RuleError {
+        file: file.to_owned(),
+        line: 0,
+        column: 0,
+        message: problem.to_string(),
+    }
+}
+
+fn parse_error(file: &Path, error: &serde_saphyr::Error) -> RuleError {
+    let message = DefaultMessageFormatter.format_message(error.without_snippet());
+    // The formatter leaves control characters in; a rule file must not be able
+    // to write escape sequences into the agent's log.
+    let message = message
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let problem = RuleProblem::Parse(message);
+    match error.location() {
+        Some(location) => at(file, location, problem),
+        None => unplaced(file, problem),
+    }
+}

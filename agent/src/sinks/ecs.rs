@@ -1,0 +1,224 @@
+//! Log records as Elastic Common Schema (ECS) documents, for the stdout sink
+//! now and the Elasticsearch sink later: one mapping, so the two cannot differ.
+//!
+//! Resource metadata goes under ECS names (`container.id`,
+//! `orchestrator.namespace`, …). A record's own JSON fields follow as they
+//! are, except the handful that ECS names differently (`msg`, `level`,
+//! `traceId`, …), which are moved to their ECS names. The agent's metadata
+//! wins when a record carries a key of the same name.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::event::LogRecord;
+use crate::redact::Redacted;
+
+/// Keys of a record's own fields that hold its message, by preference.
+const MESSAGE_KEYS: &[&str] = &["message", "msg", "log"];
+const LEVEL_KEYS: &[&str] = &["log.level", "level", "severity", "loglevel", "levelname"];
+const TRACE_KEYS: &[&str] = &["trace.id", "trace_id", "traceId", "traceid"];
+const SPAN_KEYS: &[&str] = &["span.id", "span_id", "spanId", "spanid"];
+const LEVEL_WORDS: &[&str] = &[
+    "TRACE", "DEBUG", "INFO", "NOTICE", "WARN", "WARNING", "ERROR", "CRITICAL", "FATAL",
+];
+
+/// The parts of a record that ECS names, resolved once for both encodings.
+pub struct EcsView<'a> {
+    record: &'a LogRecord,
+    message: Option<&'a str>,
+    level: Option<String>,
+    trace_id: Option<&'a str>,
+    span_id: Option<&'a str>,
+    /// Field keys moved to an ECS name, not to be written again.
+    consumed: [Option<&'a str>; 4],
+}
+
+impl<'a> EcsView<'a> {
+    pub fn new(redacted: &'a Redacted<LogRecord>) -> Self {
+        let record = redacted.get();
+        let fields = &record.fields;
+        let (message_key, field_message) = first_str(fields, MESSAGE_KEYS);
+        let (level_key, field_level) = first_str(fields, LEVEL_KEYS);
+        let (trace_key, trace_id) = first_str(fields, TRACE_KEYS);
+        let (span_key, span_id) = first_str(fields, SPAN_KEYS);
+        let message = record.message.as_deref().or(field_message);
+        let level = field_level
+            .map(str::to_ascii_lowercase)
+            .or_else(|| record.message.as_deref().and_then(level_in_text));
+        EcsView {
+            record,
+            message,
+            level,
+            trace_id,
+            span_id,
+            consumed: [message_key, level_key, trace_key, span_key],
+        }
+    }
+
+    fn timestamp(&self) -> String {
+        rfc3339(self.record.timestamp.unwrap_or_else(Utc::now))
+    }
+
+    /// The record's own fields not moved to an ECS name.
+    fn other_fields(&self) -> impl Iterator<Item = (&'a String, &'a Value)> + '_ {
+        self.record
+            .fields
+            .iter()
+            .filter(|(k, _)| !self.consumed.contains(&Some(k.as_str())))
+    }
+
+    /// Writes the record as one JSON line (with the newline).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let mut serializer = serde_json::Serializer::new(&mut *out);
+        // Serializing maps of strings and JSON values into a Vec cannot fail.
+        let _ = self.serialize(&mut serializer);
+        out.push(b'\n');
+    }
+
+    /// Writes the record as one compact human-readable line (with the newline):
+    /// `time LEVEL namespace/pod container | message {other fields}`.
+    pub fn write_text(&self, out: &mut Vec<u8>) {
+        use std::io::Write;
+        let r = &self.resource_fields();
+        let level = self.level.as_deref().unwrap_or("-").to_ascii_uppercase();
+        let _ = write!(out, "{} {:<5} ", self.timestamp(), level);
+        match (r.namespace, r.pod) {
+            (Some(ns), Some(pod)) => {
+                let _ = write!(out, "{ns}/{pod} ");
+            }
+            _ => {}
+        }
+        if let Some(name) = r.container.or(r.service) {
+            let _ = write!(out, "{name} ");
+        }
+        out.extend_from_slice(b"| ");
+        out.extend_from_slice(self.message.unwrap_or("").as_bytes());
+        let rest: Map<String, Value> = self
+            .other_fields()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !rest.is_empty() {
+            out.push(b' ');
+            let _ = serde_json::to_writer(&mut *out, &rest);
+        }
+        if self.record.truncated {
+            out.extend_from_slice(b" [truncated]");
+        }
+        out.push(b'\n');
+    }
+
+    fn resource_fields(&self) -> ResourceNames<'a> {
+        let r = &*self.record.resource;
+        ResourceNames {
+            namespace: r.namespace.as_deref(),
+            pod: r.pod_name.as_deref(),
+            container: r.container_name.as_deref(),
+            service: r.service_name.as_deref(),
+        }
+    }
+}
+
+struct ResourceNames<'a> {
+    namespace: Option<&'a str>,
+    pod: Option<&'a str>,
+    container: Option<&'a str>,
+    service: Option<&'a str>,
+}
+
+impl Serialize for EcsView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let record = self.record;
+        let r = &*record.resource;
+        let mut written: Vec<&str> = Vec::with_capacity(24);
+        let mut map = serializer.serialize_map(None)?;
+        macro_rules! entry {
+            ($key:expr, $value:expr) => {{
+                written.push($key);
+                map.serialize_entry($key, $value)?;
+            }};
+        }
+        macro_rules! optional {
+            ($key:expr, $value:expr) => {
+                if let Some(value) = $value {
+                    entry!($key, value);
+                }
+            };
+        }
+        entry!("@timestamp", &self.timestamp());
+        optional!("message", self.message);
+        optional!("log.level", &self.level);
+        optional!("trace.id", self.trace_id);
+        optional!("span.id", self.span_id);
+        optional!("stream", record.stream.map(|s| s.as_str()));
+        optional!("service.name", &r.service_name);
+        optional!("container.id", &r.container_id);
+        optional!("container.name", &r.container_name);
+        optional!("container.image.name", &r.container_image);
+        if !r.labels.is_empty() {
+            entry!("container.labels", &r.labels);
+        }
+        optional!("orchestrator.namespace", &r.namespace);
+        if r.pod_name.is_some() {
+            entry!("orchestrator.resource.type", "pod");
+        }
+        optional!("orchestrator.resource.name", &r.pod_name);
+        optional!("kubernetes.pod.uid", &r.pod_uid);
+        optional!("kubernetes.container.restart_count", &r.restart_count);
+        optional!("tenant.id", &r.tenant_id);
+        entry!("host.name", &r.host_name);
+        entry!("log.file.path", &r.log_file_path);
+        if record.truncated {
+            entry!("wardwatch.truncated", &true);
+        }
+        for (key, value) in self.other_fields() {
+            if !written.contains(&key.as_str()) {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.end()
+    }
+}
+
+fn first_str<'a>(fields: &'a Map<String, Value>, keys: &[&'static str]) -> (Option<&'a str>, Option<&'a str>) {
+    for key in keys {
+        if let Some((k, Value::String(s))) = fields.get_key_value(*key) {
+            return (Some(k.as_str()), Some(s.as_str()));
+        }
+    }
+    (None, None)
+}
+
+/// The level word of a text line (`2024-… INFO 1 --- [main] …`), looked for
+/// among the first few words only, where log layouts put it.
+fn level_in_text(message: &str) -> Option<String> {
+    message
+        .split(|c: char| c.is_whitespace() || c == '[' || c == ']' || c == ':')
+        .filter(|w| !w.is_empty())
+        .take(4)
+        .find(|w| LEVEL_WORDS.contains(w))
+        .map(|w| match w {
+            "WARNING" => "warn".to_owned(),
+            other => other.to_ascii_lowercase(),
+        })
+}
+
+fn rfc3339(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_is_found_among_the_first_words() {
+        assert_eq!(
+            level_in_text("2024-01-02 03:04:05.678  WARN 1 --- [main] c.a.Foo : x").as_deref(),
+            Some("warn")
+        );
+        assert_eq!(level_in_text("[ERROR] boom").as_deref(), Some("error"));
+        assert_eq!(level_in_text("a b c d ERROR").as_deref(), None);
+    }
+}

@@ -1,0 +1,48 @@
+//! Bad input gets counted and passed on, never a crash: invalid UTF-8, a
+//! 10 MB line, binary garbage, truncated JSON.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+
+#[test]
+fn bad_bytes_are_counted_and_nothing_else_is_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("app.log");
+    let mut bytes: Vec<u8> = Vec::new();
+    bytes.extend_from_slice(b"before seq=0\n");
+    bytes.extend_from_slice(b"latin-1 caf\xe9 \xff\xfe seq=1\n");
+    bytes.extend_from_slice(b"huge seq=2 ");
+    bytes.extend(std::iter::repeat_n(b'x', 10 * 1024 * 1024));
+    bytes.push(b'\n');
+    bytes.extend_from_slice(b"\x00\x01\x02\x1b[31m\x7f\x80 garbage seq=3\n");
+    bytes.extend_from_slice(b"{\"message\":\"truncated json seq=4\",\"patient\":{\"ssn\":\"900-00-\n");
+    bytes.extend_from_slice(b"after seq=5\n");
+    std::fs::write(&log, &bytes).unwrap();
+    let config = test_config(tmp.path(), &[format!("{}/*.log", tmp.path().display())], &tmp.path().join("data"), "");
+    let agent = Agent::with_config(&config);
+    agent.wait_ready();
+    agent.wait_for(Duration::from_secs(30), "6 records", |r| sequence_numbers(r).len() >= 6);
+    let records = agent.records();
+    let seen = sequence_numbers(&records);
+    assert_all_seen(&seen, 6, "bad input");
+
+    let latin = records.iter().find(|r| r["message"].as_str().unwrap_or("").contains("seq=1")).unwrap();
+    assert!(latin["message"].as_str().unwrap().contains('\u{FFFD}'));
+    let huge = records.iter().find(|r| r["message"].as_str().unwrap_or("").contains("seq=2")).unwrap();
+    assert_eq!(huge["wardwatch.truncated"], true);
+    assert!(huge["message"].as_str().unwrap().len() <= 1024 * 1024);
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while agent.metric("wardwatch_logs_records_truncated_total") < 1.0 {
+        assert!(std::time::Instant::now() < deadline, "truncation not counted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(agent.metric("wardwatch_logs_invalid_utf8_records_total") >= 2.0);
+    let (status, _, stderr) = agent.terminate();
+    assert!(status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("900-00-"), "the agent's own logs must not carry record content");
+}
