@@ -127,7 +127,12 @@ fn embedded_default_loads() {
     let loaded = config::embedded_default();
     assert!(loaded.file.is_none());
     assert_eq!(
-        loaded.config.sinks.stdout.map(|stdout| stdout.format),
+        loaded
+            .config
+            .sinks
+            .stdout
+            .as_ref()
+            .map(|stdout| stdout.format),
         Some(StdoutFormat::Json)
     );
     assert_eq!(loaded.config.admin.address.value, "127.0.0.1:8686");

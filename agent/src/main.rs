@@ -14,7 +14,6 @@ use tracing_subscriber::EnvFilter;
 use wardwatch::admin::{self, Health};
 use wardwatch::config::{self, LoadedConfig, StdoutConfig, StdoutFormat};
 use wardwatch::enrich::Enricher;
-use wardwatch::redact::Redactor;
 use wardwatch::sources::logs::LogSourceSettings;
 use wardwatch::topology::{Plan, Topology};
 
@@ -145,13 +144,19 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(EXIT_CONFIG));
             }
         },
-        None => config::embedded_default(),
+        None => match config::load_embedded_default() {
+            Ok(loaded) => loaded,
+            Err(errors) => {
+                tracing::error!(errors = %errors, "invalid built-in config");
+                return Ok(ExitCode::from(EXIT_CONFIG));
+            }
+        },
     };
     if let Err(message) = apply_flags(&mut loaded, &args) {
         tracing::error!(error = %message, "invalid command line");
         return Ok(ExitCode::from(EXIT_CONFIG));
     }
-    let redactor = match load_redactor(&loaded) {
+    let redactor = match config::load_rules(&loaded) {
         Ok(redactor) => redactor,
         Err(errors) => {
             tracing::error!(errors = %errors, "invalid redaction rules");
@@ -162,7 +167,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let config = &loaded.config;
     let plan = Plan {
-        logs: LogSourceSettings::from_config(&config.sources.logs, &config.pipeline)?,
+        logs: LogSourceSettings::from_config(&config.sources.logs, &config.pipeline, &loaded.base_dir)?,
         data_dir: loaded.base_dir.join(&config.data_dir),
         enricher: Enricher::new(&config.enrich),
         redactor: Arc::new(redactor),
@@ -208,11 +213,14 @@ async fn serve(plan: Plan, admin_address: Option<String>) -> anyhow::Result<Exit
     tracing::info!("stopping: no more reading; flushing and checkpointing");
     topology.stop_reading();
     let mut drained = tokio::task::spawn_blocking(move || topology.wait());
-    // A second signal while draining means: stop now.
-    let result = tokio::select! {
-        joined = &mut drained => joined.context("shutdown panicked")?,
-        _ = terminate.recv() => anyhow::bail!("terminated again while draining"),
-        _ = interrupt.recv() => anyhow::bail!("interrupted again while draining"),
+    // A second Ctrl-C while draining means: stop now. Repeated SIGTERMs do
+    // not (supervisors and `timeout` may signal the process and its group).
+    let result = loop {
+        tokio::select! {
+            joined = &mut drained => break joined.context("shutdown panicked")?,
+            _ = terminate.recv() => continue,
+            _ = interrupt.recv() => anyhow::bail!("interrupted again while draining"),
+        }
     };
     result?;
     if failed {
@@ -226,10 +234,14 @@ async fn serve(plan: Plan, admin_address: Option<String>) -> anyhow::Result<Exit
 fn apply_flags(loaded: &mut LoadedConfig, args: &RunArgs) -> Result<(), String> {
     let config = &mut loaded.config;
     if !args.logs.is_empty() {
+        let cwd = std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
+        let mut include = Vec::new();
         for pattern in &args.logs {
             glob::Pattern::new(pattern).map_err(|e| format!("--logs {pattern:?}: {e}"))?;
+            // Relative to where the command runs, as a shell user expects.
+            include.push(flag(cwd.join(pattern).to_string_lossy().into_owned()));
         }
-        config.sources.logs.include = args.logs.iter().cloned().map(flag).collect();
+        config.sources.logs.include = include;
     }
     if let Some(dir) = &args.data_dir {
         config.data_dir = dir.clone();
@@ -253,14 +265,4 @@ fn apply_flags(loaded: &mut LoadedConfig, args: &RunArgs) -> Result<(), String> 
 /// A value from the command line, which has no place in a file.
 fn flag<T>(value: T) -> Spanned<T> {
     Spanned::new(value, Location::UNKNOWN, Location::UNKNOWN)
-}
-
-fn load_redactor(loaded: &LoadedConfig) -> Result<Redactor, config::ConfigErrors> {
-    config::validate_rules(loaded)?;
-    let paths = loaded.config.rule_paths(&loaded.base_dir);
-    if paths.is_empty() {
-        return Ok(Redactor::builtin());
-    }
-    // validate_rules has just loaded them without error.
-    Redactor::load(&paths).map_err(|_| config::ConfigErrors(Vec::new()))
 }

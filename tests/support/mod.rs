@@ -43,6 +43,8 @@ pub fn test_config(dir: &Path, include: &[String], data_dir: &Path, extra: &str)
 pub struct Agent {
     child: Child,
     records: Arc<Mutex<Vec<Value>>>,
+    /// Stdout lines that are not JSON: only a kill can tear the last line.
+    torn: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<String>>,
     pub admin: Option<SocketAddr>,
 }
@@ -58,14 +60,16 @@ impl Agent {
             .spawn()
             .expect("start wardwatch");
         let records = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&records);
+        let torn = Arc::new(Mutex::new(Vec::new()));
+        let (sink, torn_sink) = (Arc::clone(&records), Arc::clone(&torn));
         let stdout = child.stdout.take().unwrap();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                let value: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
-                sink.lock().unwrap().push(value);
+                match serde_json::from_str(&line) {
+                    Ok(value) => sink.lock().unwrap().push(value),
+                    Err(_) => torn_sink.lock().unwrap().push(line),
+                }
             }
         });
         let stderr_text = Arc::new(Mutex::new(String::new()));
@@ -82,6 +86,7 @@ impl Agent {
         Agent {
             child,
             records,
+            torn,
             stderr: stderr_text,
             admin: None,
         }
@@ -138,7 +143,7 @@ impl Agent {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("agent never started\n{}", self.stderr());
+        panic!("agent never started\n--- agent stderr ---\n{}", self.stderr());
     }
 
     /// A plain HTTP/1.0 GET against the admin server.
@@ -184,6 +189,8 @@ impl Agent {
         unsafe { libc::kill(self.pid(), libc::SIGTERM) };
         let status = wait_exit(&mut self.child, Duration::from_secs(30));
         std::thread::sleep(Duration::from_millis(100)); // let the readers finish
+        let torn = self.torn.lock().unwrap().len();
+        assert_eq!(torn, 0, "a clean stop wrote {torn} lines that are not JSON");
         (status, self.records(), self.stderr())
     }
 

@@ -21,4 +21,4 @@ pub use load::{
     load_str_with_env, LoadedConfig, EMBEDDED_DEFAULT_LABEL, EMBEDDED_DEFAULT_TEXT,
 };
 pub use schema::*;
-pub use validate::validate_rules;
+pub use validate::{load_rules, validate_rules};

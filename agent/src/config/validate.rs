@@ -323,13 +323,18 @@ impl Checks<'_> {
 ///
 /// Errors are placed in the rule files, not in the configuration.
 pub fn validate_rules(loaded: &LoadedConfig) -> Result<(), ConfigErrors> {
+    load_rules(loaded).map(drop)
+}
+
+/// The redactor the config names: its rule files, or the built-in pack when
+/// it names none. Rule file errors are reported like config errors.
+pub fn load_rules(loaded: &LoadedConfig) -> Result<Redactor, ConfigErrors> {
     let paths = loaded.config.rule_paths(&loaded.base_dir);
     if paths.is_empty() {
-        return Ok(());
+        return Ok(Redactor::builtin());
     }
-    match Redactor::load(&paths) {
-        Ok(_) => Ok(()),
-        Err(errors) => Err(ConfigErrors::sorted(
+    Redactor::load(&paths).map_err(|errors| {
+        ConfigErrors::sorted(
             errors
                 .into_iter()
                 .map(|error| ConfigError {
@@ -339,8 +344,8 @@ pub fn validate_rules(loaded: &LoadedConfig) -> Result<(), ConfigErrors> {
                     message: error.message,
                 })
                 .collect(),
-        )),
-    }
+        )
+    })
 }
 
 /// The reason from a regex error, on one line: its syntax errors are drawn

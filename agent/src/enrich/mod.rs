@@ -1,25 +1,39 @@
 //! Container → pod, namespace, service and tenant metadata for a log file.
 //!
 //! Everything comes from the file's path and, for Docker, the `config.v2.json`
-//! the runtime keeps beside the log. The agent asks no API server: a DaemonSet
-//! that needs no cluster-wide RBAC to read pod metadata is one less credential
-//! on a node that handles PHI, and the node's own files are never stale.
+//! the runtime keeps beside the log. No API server is asked: pod labels and
+//! owner references would need a watch on every pod of the cluster and the
+//! RBAC to read them, while the node's own files already name the namespace,
+//! pod and container, and are there before the first line is read.
 //!
 //! Layouts recognised, by their last path components only (so the kubelet's
 //! `podLogsDir`, Docker's `data-root` or a test's temp dir may be anywhere):
 //!
 //! | layout | file | what it gives |
 //! | --- | --- | --- |
-//! | kubelet CRI ([`pod_log_path`]) | `<namespace>_<pod>_<uid>/<container>/<restart>.log` | namespace, pod, uid, container, restart count |
-//! | kubelet symlink ([`container_log_link`]) | `containers/<pod>_<namespace>_<container>-<id>.log` | namespace, pod, container, container id; the rest from the link's target |
-//! | Docker json-file ([`docker`]) | `containers/<id>/<id>-json.log` + `config.v2.json` | container id, name, image, labels; pod fields from dockershim's labels |
+//! | kubelet CRI (`pod_log_path.rs`) | `<namespace>_<pod>_<uid>/<container>/<restart>.log` | namespace, pod, uid, container, restart count |
+//! | kubelet symlink (`container_log_link.rs`) | `containers/<pod>_<namespace>_<container>-<id>.log` | namespace, pod, container, container id; the rest from the link's target |
+//! | Docker json-file (`docker.rs`) | `containers/<id>/<id>-json.log` + `config.v2.json` | container id, name, image, labels; pod fields from dockershim's labels |
 //!
 //! Any other path gives a [`Resource`] with only `host.name` and `log.file.path`:
 //! enrichment never stops a file from being read.
 //!
-//! `service.name` is guessed from names (see [`service`] for the heuristic and
-//! where it is wrong); `tenant.id` is the namespace, mapped through
-//! [`EnrichConfig::tenants`], or the compose project on compose hosts.
+//! `service.name` is the first known of: the compose label
+//! `com.docker.compose.service`; the label `app.kubernetes.io/name`, then
+//! `app`; the pod's workload, read off the pod's name; the container name.
+//! The workload is what remains once the controller's additions are removed:
+//! a Deployment's `-<pod-template-hash>-<suffix>`, a CronJob's
+//! `-<scheduled minute>-<suffix>`, a DaemonSet's or Job's `-<suffix>`, a
+//! StatefulSet's `-<ordinal>`, a static pod's `-<node name>`. Each part is
+//! recognised by the alphabet and length Kubernetes generates it with, so a
+//! name's own words (`api-v2`, `node-exporter`) are kept. It is a guess:
+//! names near the 63-character limit, Indexed Jobs and bare pods named like
+//! a controller's pods come out wrong; `service.rs` has the rules, the facts
+//! they rest on and every known limit.
+//!
+//! `tenant.id` is the namespace, mapped through [`EnrichConfig::tenants`], or
+//! the compose project on compose hosts (not mapped: the table is by
+//! namespace).
 //!
 //! Nothing is cached: [`Enricher::resource_for`] runs once per file, when the
 //! file is first opened, and its one read (`config.v2.json`) is small.

@@ -3,8 +3,9 @@
 //!
 //! The three parts of the pod directory can be told apart because namespace
 //! and pod names are DNS names (no `_`) and the uid is a UUID, or for static
-//! pods a hex hash. Names are checked against those alphabets so that some
-//! other `a_b_c/d/e.log` tree is not mistaken for a pod.
+//! pods a hex hash. Names are checked against those alphabets (lowercase,
+//! digits, `-`, and `.` in pod names), so that a tree such as
+//! `Billing_Logs_2024/App/0.log` is not mistaken for a pod's.
 //!
 //! The kubelet rotates `0.log` to `0.log.20240102-030405` and may gzip it;
 //! those names keep their restart count. A file whose name carries no count
@@ -175,6 +176,7 @@ mod tests {
             format!("/var/log/pods/ns__{UID}/app/0.log"),
             "/var/log/pods/ns_pod_/app/0.log".to_owned(),
             format!("/var/log/pods/Cardiology_pod_{UID}/app/0.log"),
+            "/srv/Billing_Logs_2024/App/0.log".to_owned(),
             format!("/var/log/pods/ns_pod_{UID}/App_1/0.log"),
             format!("/var/log/pods/ns_-pod_{UID}/app/0.log"),
             format!("/var/log/pods/ns_pod..x_{UID}/app/0.log"),

@@ -50,6 +50,8 @@
 //! - Long names: `generateName` cuts the base to 58 characters before adding
 //!   the suffix, so a Deployment or DaemonSet named close to that length loses
 //!   the dash before the suffix. No rule matches; the container name is used.
+//! - An Indexed Job's pod is `<job>-<index>-<suffix>`: the index stays
+//!   (`reindex-3`), since a workload named `redis-6` cannot be told apart.
 //! - A bare Pod named like a controller's pod (`migrate-2`, `debug-x2x9z`)
 //!   loses its last part.
 //! - A DaemonSet or Job whose last word is 6–10 of `bcdf456789`
@@ -180,6 +182,7 @@ mod tests {
             ("log-sync-bcdfg", Some("log-sync")),
             ("agent-v2-x2x9z", Some("agent-v2")),
             ("db-migrate-h8j2k", Some("db-migrate")),
+            ("reindex-3-h8j2k", Some("reindex-3")), // Indexed Job: documented limit
             // CronJobs
             ("nightly-export-28472340-x2x9z", Some("nightly-export")),
             ("claims-batch-1709251200-x2x9z", Some("claims-batch")),

@@ -347,7 +347,7 @@ fn configured_host_name_is_used() {
 
 /// What `examples/node/README.md` promises for one of its log files.
 struct Expected {
-    file: &'static str,
+    file: String,
     namespace: Option<&'static str>,
     pod: Option<&'static str>,
     container: &'static str,
@@ -361,10 +361,9 @@ fn example_node_tree() {
     const PODS: &str = "var/log/pods";
     const DOCKER: &str = "var/lib/docker/containers";
     const BILLING: &str = "7d35421ab09896967f18f722ab037cb5fe0aa88b84f8e716de4f62a21027524c";
-    let billing_log = format!("{DOCKER}/{BILLING}/{BILLING}-json.log");
     let expected = [
         Expected {
-            file: "cardiology-prod_patient-service-7d9f8b6c4-x2x9z_3f6c2a9e-8b1d-4e57-9a0c-2d7b5e1f4a63/patient-service/0.log",
+            file: format!("{PODS}/cardiology-prod_patient-service-7d9f8b6c4-x2x9z_3f6c2a9e-8b1d-4e57-9a0c-2d7b5e1f4a63/patient-service/0.log"),
             namespace: Some("cardiology-prod"),
             pod: Some("patient-service-7d9f8b6c4-x2x9z"),
             container: "patient-service",
@@ -372,7 +371,7 @@ fn example_node_tree() {
             tenant: "cardiology-prod",
         },
         Expected {
-            file: "cardiology-prod_appointment-service-5c8d7f9b46-q7wks_b7e41d0c-5a93-4c2f-8e16-9d0a3f7c2b58/appointment-service/0.log",
+            file: format!("{PODS}/cardiology-prod_appointment-service-5c8d7f9b46-q7wks_b7e41d0c-5a93-4c2f-8e16-9d0a3f7c2b58/appointment-service/0.log"),
             namespace: Some("cardiology-prod"),
             pod: Some("appointment-service-5c8d7f9b46-q7wks"),
             container: "appointment-service",
@@ -380,7 +379,7 @@ fn example_node_tree() {
             tenant: "cardiology-prod",
         },
         Expected {
-            file: "cardiology-prod_fhir-gateway-0_e2a9c5f1-7d34-4b8e-a061-5c3f9e8d1b27/fhir-gateway/0.log",
+            file: format!("{PODS}/cardiology-prod_fhir-gateway-0_e2a9c5f1-7d34-4b8e-a061-5c3f9e8d1b27/fhir-gateway/0.log"),
             namespace: Some("cardiology-prod"),
             pod: Some("fhir-gateway-0"),
             container: "fhir-gateway",
@@ -388,7 +387,7 @@ fn example_node_tree() {
             tenant: "cardiology-prod",
         },
         Expected {
-            file: "",
+            file: format!("{DOCKER}/{BILLING}/{BILLING}-json.log"),
             namespace: None,
             pod: None,
             container: "clinic-billing-service-1",
@@ -396,13 +395,6 @@ fn example_node_tree() {
             tenant: "clinic",
         },
     ];
-    let path_of = |e: &Expected| {
-        if e.file.is_empty() {
-            billing_log.clone()
-        } else {
-            format!("{PODS}/{}", e.file)
-        }
-    };
 
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/node");
     let mut found = Vec::new();
@@ -417,7 +409,7 @@ fn example_node_tree() {
         })
         .collect();
     found.sort();
-    let mut listed: Vec<String> = expected.iter().map(path_of).collect();
+    let mut listed: Vec<String> = expected.iter().map(|e| e.file.clone()).collect();
     listed.sort();
     assert_eq!(
         found, listed,
@@ -426,8 +418,8 @@ fn example_node_tree() {
 
     let enricher = enricher(&[]);
     for e in &expected {
-        let file = path_of(e);
-        let resource = enricher.resource_for(&root.join(&file));
+        let file = &e.file;
+        let resource = enricher.resource_for(&root.join(file));
         assert_eq!(resource.namespace.as_deref(), e.namespace, "{file}");
         assert_eq!(resource.pod_name.as_deref(), e.pod, "{file}");
         assert_eq!(

@@ -327,9 +327,13 @@ impl Redactor {
 /// top-down, so a value also goes when the rule replaces one of its ancestors.
 enum Verdict<'a> {
     /// Replaced, with the value at the first `at` segments of the path.
-    Replaced { at: usize },
+    Replaced {
+        at: usize,
+    },
     /// Matched, but the allow pattern `by` exempts it.
-    Exempt { by: &'a str },
+    Exempt {
+        by: &'a str,
+    },
     Untouched,
 }
 

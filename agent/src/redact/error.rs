@@ -52,7 +52,9 @@ pub(super) enum RuleProblem {
     NoRules,
     #[error("invalid rule file: {0}")]
     Parse(String),
-    #[error("rule id {id:?} must be 1 to 64 of a-z, 0-9, `-`, `_`, starting with a letter or digit")]
+    #[error(
+        "rule id {id:?} must be 1 to 64 of a-z, 0-9, `-`, `_`, starting with a letter or digit"
+    )]
     BadRuleId { id: String },
     #[error("rule id {id:?} is reserved for the marker of records that could not be redacted")]
     ReservedRuleId { id: String },

@@ -74,9 +74,7 @@ impl Redactor {
 
     /// Builds a redactor from rule-file text held in memory.
     #[cfg(test)]
-    pub(super) fn from_sources(
-        sources: &[(&str, &str)],
-    ) -> Result<Redactor, Vec<RuleError>> {
+    pub(super) fn from_sources(sources: &[(&str, &str)]) -> Result<Redactor, Vec<RuleError>> {
         let sources = sources
             .iter()
             .map(|&(file, text)| Source {
@@ -120,7 +118,7 @@ fn read_source(file: PathBuf, sources: &mut Vec<Source>, errors: &mut Vec<RuleEr
 fn compile(sources: Vec<Source>, mut errors: Vec<RuleError>) -> Result<Redactor, Vec<RuleError>> {
     let mut builder = Builder::default();
     for source in &sources {
-        match serde_saphyr::from_str::<RulePack>(&source.text) {
+        match parse_pack(&source.text) {
             Ok(pack) => builder.add_pack(&source.file, pack, &mut errors),
             Err(error) => errors.push(parse_error(&source.file, &error)),
         }
@@ -139,6 +137,14 @@ fn compile(sources: Vec<Source>, mut errors: Vec<RuleError>) -> Result<Redactor,
     } else {
         Err(errors)
     }
+}
+
+/// Parses one rule file. Booleans are YAML 1.2's `true`/`false` only: under
+/// YAML 1.1 rules a key path such as `y`, `no` or `on` would turn into a
+/// boolean and be rejected (or worse, read as something it is not).
+pub(super) fn parse_pack(text: &str) -> Result<RulePack, serde_saphyr::Error> {
+    let options = serde_saphyr::options! { strict_booleans: true };
+    serde_saphyr::from_str_with_options(text, options)
 }
 
 #[derive(Default)]

@@ -222,7 +222,9 @@ mod tests {
 
     #[test]
     fn bad_patterns_are_rejected_with_a_reason() {
-        for pattern in ["", ".ssn", "ssn.", "a..b", "ss*", "*ssn", "a.**.b", "*", "*.*"] {
+        for pattern in [
+            "", ".ssn", "ssn.", "a..b", "ss*", "*ssn", "a.**.b", "*", "*.*",
+        ] {
             let err = PathPattern::parse(pattern).expect_err(pattern);
             assert!(
                 matches!(err, RuleProblem::BadPathPattern { .. }),

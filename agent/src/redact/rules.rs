@@ -92,10 +92,7 @@ pub struct FieldRule {
 
 /// What a matched value becomes.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(
-    untagged,
-    expecting = "a replacement text such as \"[REDACTED]\""
-)]
+#[serde(untagged, expecting = "a replacement text such as \"[REDACTED]\"")]
 pub enum Replacement {
     /// A fixed text put in place of the whole value. Must not be empty.
     /// Example: `"[REDACTED]"`.

@@ -63,7 +63,9 @@ fn display(errors: &[RuleError]) -> String {
 
 /// The counter for `rule` as served on `/metrics`.
 fn redactions_counted(rule: &str) -> u64 {
-    metric_value(&format!("wardwatch_redact_redactions_total{{rule=\"{rule}\"}}"))
+    metric_value(&format!(
+        "wardwatch_redact_redactions_total{{rule=\"{rule}\"}}"
+    ))
 }
 
 fn failures_counted(reason: &str) -> u64 {
@@ -453,13 +455,14 @@ fn records_nested_past_the_limit_are_masked_whole() {
     let redactor = Redactor::builtin();
     let before = failures_counted("too_deep");
 
-    // `fields` itself is the record's top level; MAX_DEPTH containers may nest below it.
-    let deepest_allowed = record(json!({ "top": nested(MAX_DEPTH, json!({"ssn": 1})) }));
+    // `fields` itself is the record's top level; MAX_DEPTH objects and arrays
+    // may nest below it (here: MAX_DEPTH - 1 levels, then the `{"ssn": 1}` object).
+    let deepest_allowed = record(json!({ "top": nested(MAX_DEPTH - 1, json!({"ssn": 1})) }));
     let out = redactor.redact(deepest_allowed);
     assert_ne!(out.message.as_deref(), Some(REDACTION_FAILED_MARKER));
     assert_eq!(
         fields(&out),
-        json!({ "top": nested(MAX_DEPTH, json!({"ssn": "[REDACTED]"})) })
+        json!({ "top": nested(MAX_DEPTH - 1, json!({"ssn": "[REDACTED]"})) })
     );
 
     let too_deep = record(json!({ "top": nested(MAX_DEPTH + 1, json!("x")) }));
@@ -470,7 +473,10 @@ fn records_nested_past_the_limit_are_masked_whole() {
 
     // A deep subtree under a replaced key is never walked, so it is no failure.
     let replaced = record(json!({ "patient": nested(MAX_DEPTH + 10, json!("x")) }));
-    assert_eq!(fields(&redactor.redact(replaced)), json!({"patient": "[REDACTED]"}));
+    assert_eq!(
+        fields(&redactor.redact(replaced)),
+        json!({"patient": "[REDACTED]"})
+    );
 }
 
 #[test]
@@ -508,10 +514,19 @@ fn parse_errors_name_file_line_and_column() {
     let errors = load_errors(&[("syntax.yaml", "rules: [\n")]);
     assert!(errors[0].line >= 1, "{}", display(&errors));
     let errors = load_errors(&[("kind.yaml", "rules:\n  - id: x\n    kind: regex\n")]);
-    assert!(errors[0].message.contains("unknown variant `regex`"), "{}", display(&errors));
+    assert!(
+        errors[0].message.contains("unknown variant `regex`"),
+        "{}",
+        display(&errors)
+    );
     assert_eq!(errors[0].line, 3);
     let errors = load_errors(&[("top.yaml", "allow: []\nrulez: []\n")]);
-    assert_eq!((errors[0].line, errors[0].column), (2, 1), "{}", display(&errors));
+    assert_eq!(
+        (errors[0].line, errors[0].column),
+        (2, 1),
+        "{}",
+        display(&errors)
+    );
 }
 
 #[test]
@@ -574,7 +589,7 @@ rules:
     let errors = load_errors(&[("a.yaml", first), ("b.yaml", second)]);
     let text = display(&errors);
     let expect = [
-        ("a.yaml:2:10: ", "bad key-path pattern \"*.service..name\""),
+        ("a.yaml:2:9: ", "bad key-path pattern \"*.service..name\""),
         ("b.yaml:3:5: ", "rule id \"dup\" is already used at a.yaml:4:5"),
         ("b.yaml:8:5: ", "rule id \"Bad Id\" must be"),
         ("b.yaml:13:5: ", "rule id \"redaction-failed\" is reserved"),
@@ -631,9 +646,32 @@ rules:
 }
 
 #[test]
+fn yaml_1_1_booleans_stay_strings() {
+    let redactor = pack(
+        r#"
+rules:
+  - id: y
+    description: keys that YAML 1.1 reads as booleans
+    kind: field
+    paths: [on, "*.no"]
+    examples: {match: [on, a.no, "no"], no_match: [off, yes]}
+"#,
+    );
+    let out = fields(&redactor.redact(record(json!({"on": 1, "off": 2, "a": {"no": 3}}))));
+    assert_eq!(
+        out,
+        json!({"on": "[REDACTED:y]", "off": 2, "a": {"no": "[REDACTED:y]"}})
+    );
+}
+
+#[test]
 fn no_rules_at_all_is_an_error_not_a_pass_through() {
     let errors = load_errors(&[("empty.yaml", "rules: []\n")]);
-    assert!(errors[0].message.contains("define no rules"), "{}", display(&errors));
+    assert!(
+        errors[0].message.contains("define no rules"),
+        "{}",
+        display(&errors)
+    );
     let errors = Redactor::load(&[]).expect_err("no paths");
     assert!(errors[0].message.contains("no rule files given"));
 }
@@ -663,7 +701,9 @@ rules:
     assert_eq!(errors[0].file, empty.path());
     assert!(errors[0].message.contains("no *.yaml or *.yml"));
     assert_eq!(errors[1].file, missing);
-    assert!(errors[1].to_string().starts_with(&format!("{}: cannot read", missing.display())));
+    assert!(errors[1]
+        .to_string()
+        .starts_with(&format!("{}: cannot read", missing.display())));
 }
 
 #[test]

@@ -84,11 +84,8 @@ impl<'a> EcsView<'a> {
         let r = &self.resource_fields();
         let level = self.level.as_deref().unwrap_or("-").to_ascii_uppercase();
         let _ = write!(out, "{} {:<5} ", self.timestamp(), level);
-        match (r.namespace, r.pod) {
-            (Some(ns), Some(pod)) => {
-                let _ = write!(out, "{ns}/{pod} ");
-            }
-            _ => {}
+        if let (Some(ns), Some(pod)) = (r.namespace, r.pod) {
+            let _ = write!(out, "{ns}/{pod} ");
         }
         if let Some(name) = r.container.or(r.service) {
             let _ = write!(out, "{name} ");
@@ -194,9 +191,10 @@ fn first_str<'a>(fields: &'a Map<String, Value>, keys: &[&'static str]) -> (Opti
 /// among the first few words only, where log layouts put it.
 fn level_in_text(message: &str) -> Option<String> {
     message
-        .split(|c: char| c.is_whitespace() || c == '[' || c == ']' || c == ':')
+        .split(|c: char| c.is_whitespace() || c == '[' || c == ']')
         .filter(|w| !w.is_empty())
         .take(4)
+        .map(|w| w.trim_end_matches(':'))
         .find(|w| LEVEL_WORDS.contains(w))
         .map(|w| match w {
             "WARNING" => "warn".to_owned(),
@@ -219,6 +217,7 @@ mod tests {
             Some("warn")
         );
         assert_eq!(level_in_text("[ERROR] boom").as_deref(), Some("error"));
+        assert_eq!(level_in_text("WARNING: disk").as_deref(), Some("warn"));
         assert_eq!(level_in_text("a b c d ERROR").as_deref(), None);
     }
 }

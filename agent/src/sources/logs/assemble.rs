@@ -125,7 +125,14 @@ impl Assembler {
         let cap = self.config.max_record_bytes;
         let more_parts = fragment.partial;
         let state = &mut self.streams[stream_slot(fragment.stream)];
-        let draft = match state.partial.take() {
+        // A malformed line is not a part of anything, even in the slot it
+        // shares with entries whose stream is unknown.
+        let held = if fragment.malformed {
+            None
+        } else {
+            state.partial.take()
+        };
+        let draft = match held {
             Some(mut draft) => {
                 draft.join_part(&fragment, cut, cap);
                 draft

@@ -53,11 +53,13 @@ pub struct LogSourceSettings {
 
 impl LogSourceSettings {
     /// Converts a validated config; errors only on values validation rejects.
-    pub fn from_config(logs: &LogsConfig, pipeline: &PipelineConfig) -> anyhow::Result<Self> {
+    /// Relative globs are relative to `base_dir`, the config file's directory.
+    pub fn from_config(logs: &LogsConfig, pipeline: &PipelineConfig, base_dir: &Path) -> anyhow::Result<Self> {
+        let absolute = |pattern: &str| base_dir.join(pattern).to_string_lossy().into_owned();
         let exclude = logs
             .exclude
             .iter()
-            .map(|p| glob::Pattern::new(&p.value))
+            .map(|p| glob::Pattern::new(&absolute(&p.value)))
             .collect::<Result<_, _>>()?;
         let multiline = if logs.multiline.enabled {
             Some(match &logs.multiline.start_pattern {
@@ -68,7 +70,7 @@ impl LogSourceSettings {
             None
         };
         Ok(LogSourceSettings {
-            include: logs.include.iter().map(|p| p.value.clone()).collect(),
+            include: logs.include.iter().map(|p| absolute(&p.value)).collect(),
             exclude,
             read_from: logs.read_from,
             glob_interval: Duration::from_millis(logs.glob_interval_ms.value),

@@ -7,7 +7,6 @@ use serde_json::{Map, Value};
 
 use super::assemble::AssembledLine;
 use crate::event::{LogRecord, Resource};
-use crate::internal_events::RecordsAssembled;
 
 /// A record and what building it had to repair.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,7 +21,7 @@ pub struct BuiltRecord {
 /// Decodes an assembled line into a record of `resource`.
 ///
 /// Invalid UTF-8 is replaced, never rejected: the bytes are the container's
-/// output and dropping them could hide a record from the redactor's count.
+/// output, and a record rejected here would be lost without a trace.
 /// A message that is a JSON object becomes `fields`; anything else (arrays,
 /// scalars, JSON cut by the size cap) stays text.
 pub fn build_record(line: AssembledLine, resource: &Arc<Resource>) -> BuiltRecord {
@@ -59,34 +58,6 @@ fn json_object(text: &str) -> Option<Map<String, Value>> {
         return None;
     }
     serde_json::from_str(text).ok()
-}
-
-/// Counts of one batch of built records, for [`RecordsAssembled`]: hot paths
-/// report once per batch, not once per record.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct BuildTally {
-    pub records: u64,
-    pub truncated: u64,
-    pub invalid_utf8: u64,
-}
-
-impl BuildTally {
-    pub fn count(&mut self, built: &BuiltRecord) {
-        self.records += 1;
-        self.truncated += u64::from(built.record.truncated);
-        self.invalid_utf8 += u64::from(built.invalid_utf8);
-    }
-
-    pub fn emit(self) {
-        if self.records > 0 {
-            RecordsAssembled {
-                records: self.records,
-                truncated: self.truncated,
-                invalid_utf8: self.invalid_utf8,
-            }
-            .emit();
-        }
-    }
 }
 
 #[cfg(test)]
@@ -170,20 +141,5 @@ mod tests {
         assert!(built.record.truncated);
         assert!(built.malformed);
         assert!(built.record.message.is_some());
-    }
-
-    #[test]
-    fn tally_counts_per_batch() {
-        let mut tally = BuildTally::default();
-        tally.count(&build(b"ok"));
-        tally.count(&build(b"\xff"));
-        assert_eq!(
-            tally,
-            BuildTally {
-                records: 2,
-                truncated: 0,
-                invalid_utf8: 1
-            }
-        );
     }
 }

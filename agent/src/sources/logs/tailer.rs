@@ -404,11 +404,19 @@ impl Tailer {
             read_bytes += n;
             tailed.read_offset += n as u64;
             lines += cut_lines(tailed, cap, &mut assembled);
-            for line in assembled.drain(..) {
-                collect(&mut turn, line, &tailed.resource);
+            // A batch is the unit of duplication after a crash, so it is cut
+            // at its configured size even mid-chunk. It may then resume only
+            // where the earliest record not yet in a batch starts (records
+            // of interleaved streams complete out of file order).
+            let mut resume_after = vec![tailed.resume_offset(); assembled.len()];
+            for i in (0..assembled.len().saturating_sub(1)).rev() {
+                resume_after[i] = resume_after[i + 1].min(assembled[i + 1].start_offset);
             }
-            if turn.records.len() >= batch_max {
-                sends.push((std::mem::take(&mut turn), tailed.resume_offset()));
+            for (line, resume_offset) in assembled.drain(..).zip(resume_after) {
+                collect(&mut turn, line, &tailed.resource);
+                if turn.records.len() >= batch_max {
+                    sends.push((std::mem::take(&mut turn), resume_offset));
+                }
             }
         }
         if read_bytes > 0 {

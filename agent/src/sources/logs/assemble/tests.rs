@@ -387,7 +387,10 @@ fn multiline_record_is_capped() {
     feed.line("2024-01-02 INFO next");
     feed.flush_all();
     let lines = feed.take();
-    assert_eq!(lines[0].bytes, b"java.lang.IllegalStateException: boom\n\ta");
+    assert_eq!(
+        lines[0].bytes,
+        b"java.lang.IllegalStateException: boom\n\ta"
+    );
     assert!(lines[0].truncated);
     assert_eq!(lines[1].bytes, b"2024-01-02 INFO next");
     assert!(!lines[1].truncated);
@@ -480,6 +483,30 @@ fn malformed_lines_are_delivered_raw_without_breaking_partials() {
     assert_eq!(lines[0].stream, None);
     assert_eq!(lines[1].bytes, b"part one, part two");
     assert!(!lines[1].malformed);
+}
+
+#[test]
+fn malformed_line_never_joins_a_partial_of_an_unknown_stream() {
+    let mut feed = Feed::no_multiline();
+    feed.line(docker("ok\n", "stdout"));
+    let part = br#"{"log":"part","stream":"console","time":"2024-01-02T03:04:05Z"}"#;
+    let start = feed.line(part);
+    feed.line("not json");
+    assert_eq!(feed.assembler.pending_offset(), Some(start));
+    feed.line(br#"{"log":" end\n","stream":"console","time":"2024-01-02T03:04:05Z"}"#);
+    let lines = feed.take();
+    let texts: Vec<_> = lines
+        .iter()
+        .map(|l| (l.bytes.as_slice(), l.malformed))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            (&b"ok"[..], false),
+            (&b"not json"[..], true),
+            (&b"part end"[..], false)
+        ]
+    );
 }
 
 #[test]
