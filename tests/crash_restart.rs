@@ -11,10 +11,18 @@ use support::*;
 const BATCH: u64 = 500; // test_config's batch_max_records
 
 fn write_cri_lines(path: &std::path::Path, range: std::ops::Range<u64>) {
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
     let mut text = String::new();
     for seq in range {
-        text += &cri_line("stdout", "F", &format!("{{\"message\":\"scheduled seq={seq}\",\"mrn\":\"MRN-{seq:07}\"}}"));
+        text += &cri_line(
+            "stdout",
+            "F",
+            &format!("{{\"message\":\"scheduled seq={seq}\",\"mrn\":\"MRN-{seq:07}\"}}"),
+        );
     }
     file.write_all(text.as_bytes()).unwrap();
 }
@@ -22,7 +30,13 @@ fn write_cri_lines(path: &std::path::Path, range: std::ops::Range<u64>) {
 #[test]
 fn kill_9_mid_stream_then_restart_loses_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let log = cri_log(tmp.path(), "scheduling", "appointment-service-5c8d7-abcde", "uid-1", "appointment");
+    let log = cri_log(
+        tmp.path(),
+        "scheduling",
+        "appointment-service-5c8d7-abcde",
+        "uid-1",
+        "appointment",
+    );
     let total = 60_000;
     let config = test_config(
         tmp.path(),
@@ -39,7 +53,9 @@ fn kill_9_mid_stream_then_restart_loses_nothing() {
         }
     });
     let first = Agent::with_config(&config);
-    first.wait_for(Duration::from_secs(30), "some records", |r| r.len() >= 10_000);
+    first.wait_for(Duration::from_secs(30), "some records", |r| {
+        r.len() >= 10_000
+    });
     let before = first.kill9();
     let second = Agent::with_config(&config);
     writer.join().unwrap();
@@ -54,9 +70,18 @@ fn kill_9_mid_stream_then_restart_loses_nothing() {
     let mut all = sequence_numbers(&before);
     all.extend(sequence_numbers(&after));
     let duplicates = assert_all_seen(&all, total, "kill -9 and restart");
-    eprintln!("killed after {} records; {duplicates} duplicates", before.len());
-    assert!(duplicates <= BATCH, "{duplicates} duplicates, more than one batch ({BATCH})");
-    assert!(!serde_json::to_string(&after).unwrap().contains("MRN-0"), "MRN reached stdout");
+    eprintln!(
+        "killed after {} records; {duplicates} duplicates",
+        before.len()
+    );
+    assert!(
+        duplicates <= BATCH,
+        "{duplicates} duplicates, more than one batch ({BATCH})"
+    );
+    assert!(
+        !serde_json::to_string(&after).unwrap().contains("MRN-0"),
+        "MRN reached stdout"
+    );
     let (status, _, _) = second.terminate();
     assert!(status.success());
 }
@@ -76,7 +101,10 @@ fn sigterm_flushes_checkpoints_and_exits_zero() {
     first.wait_for(Duration::from_secs(30), "all records", |r| r.len() >= 5_000);
     let (status, before, stderr) = first.terminate();
     assert!(status.success(), "exit status {status}: {stderr}");
-    assert!(!stderr.contains("MRN-"), "the agent's own logs must not carry record content");
+    assert!(
+        !stderr.contains("MRN-"),
+        "the agent's own logs must not carry record content"
+    );
 
     write_cri_lines(&log, 5_000..6_000);
     let second = Agent::with_config(&config);

@@ -27,8 +27,16 @@ fn cri_tree_records_carry_pod_metadata_and_are_redacted() {
         "patient-service",
     );
     let mut text = String::new();
-    text += &cri_line("stdout", "F", "2024-05-06 07:08:09.123  INFO 1 --- [main] c.a.PatientApp : started seq=0");
-    text += &cri_line("stdout", "P", "{\"message\":\"lookup seq=1\",\"level\":\"INFO\",");
+    text += &cri_line(
+        "stdout",
+        "F",
+        "2024-05-06 07:08:09.123  INFO 1 --- [main] c.a.PatientApp : started seq=0",
+    );
+    text += &cri_line(
+        "stdout",
+        "P",
+        "{\"message\":\"lookup seq=1\",\"level\":\"INFO\",",
+    );
     text += &cri_line("stderr", "F", "stderr line seq=2");
     text += &cri_line(
         "stdout",
@@ -49,8 +57,14 @@ fn cri_tree_records_carry_pod_metadata_and_are_redacted() {
 
     let started = find(&records, "seq=0");
     assert_eq!(started["orchestrator.namespace"], "cardiology-prod");
-    assert_eq!(started["orchestrator.resource.name"], "patient-service-7d9f8b6c4-x2x9z");
-    assert_eq!(started["kubernetes.pod.uid"], "0b6f4a7e-2c1d-4a57-9a3e-5f0c6d2b1a90");
+    assert_eq!(
+        started["orchestrator.resource.name"],
+        "patient-service-7d9f8b6c4-x2x9z"
+    );
+    assert_eq!(
+        started["kubernetes.pod.uid"],
+        "0b6f4a7e-2c1d-4a57-9a3e-5f0c6d2b1a90"
+    );
     assert_eq!(started["container.name"], "patient-service");
     assert_eq!(started["kubernetes.container.restart_count"], 0);
     assert_eq!(started["service.name"], "patient-service");
@@ -68,7 +82,10 @@ fn cri_tree_records_carry_pod_metadata_and_are_redacted() {
     assert_eq!(lookup["trace.id"], "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(lookup["log.level"], "info");
     let raw = serde_json::to_string(&records).unwrap();
-    assert!(!raw.contains("900-00-0001") && !raw.contains("Jane Roe"), "PHI reached stdout");
+    assert!(
+        !raw.contains("900-00-0001") && !raw.contains("Jane Roe"),
+        "PHI reached stdout"
+    );
 
     assert_eq!(find(&records, "seq=2")["stream"], "stderr");
     let (status, _, _) = agent.terminate();
@@ -98,7 +115,10 @@ fn docker_tree_records_carry_container_and_compose_metadata() {
     let data = tmp.path().join("data");
     let config = test_config(
         tmp.path(),
-        &[format!("{}/var/lib/docker/containers/*/*-json.log", tmp.path().display())],
+        &[format!(
+            "{}/var/lib/docker/containers/*/*-json.log",
+            tmp.path().display()
+        )],
         &data,
         "",
     );
@@ -108,14 +128,24 @@ fn docker_tree_records_carry_container_and_compose_metadata() {
     let invoice = find(&records, "seq=0");
     assert_eq!(invoice["container.id"], id);
     assert_eq!(invoice["container.name"], "clinic-billing-service-1");
-    assert_eq!(invoice["container.image.name"], "registry.example.org/billing:1.4.2");
+    assert_eq!(
+        invoice["container.image.name"],
+        "registry.example.org/billing:1.4.2"
+    );
     assert_eq!(invoice["service.name"], "billing-service");
     assert_eq!(invoice["tenant.id"], "clinic");
-    assert_eq!(invoice["container.labels"]["com.docker.compose.project"], "clinic");
+    assert_eq!(
+        invoice["container.labels"]["com.docker.compose.project"],
+        "clinic"
+    );
     let claim = find(&records, "seq=1");
     assert_eq!(claim["email"], "[REDACTED]");
     assert_eq!(claim["log.level"], "warn");
-    assert_eq!(records.len(), 2, "the partial line is one record: {records:#?}");
+    assert_eq!(
+        records.len(),
+        2,
+        "the partial line is one record: {records:#?}"
+    );
     let (status, _, _) = agent.terminate();
     assert!(status.success());
 }
@@ -125,7 +155,12 @@ fn health_and_metrics_are_served() {
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("app.log");
     append(&log, "hello seq=0\nworld seq=1\n");
-    let config = test_config(tmp.path(), &[format!("{}/*.log", tmp.path().display())], &tmp.path().join("data"), "");
+    let config = test_config(
+        tmp.path(),
+        &[format!("{}/*.log", tmp.path().display())],
+        &tmp.path().join("data"),
+        "",
+    );
     let agent = Agent::with_config(&config);
     agent.wait_ready();
     agent.wait_for(Duration::from_secs(20), "2 records", |r| r.len() >= 2);
@@ -135,7 +170,10 @@ fn health_and_metrics_are_served() {
     // Counters are updated after the write is acknowledged.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while agent.metric("wardwatch_sink_records_sent_total{sink=\"stdout\"}") < 2.0 {
-        assert!(std::time::Instant::now() < deadline, "records_sent never reached 2");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "records_sent never reached 2"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let metrics = agent.metrics();

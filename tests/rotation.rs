@@ -21,7 +21,11 @@ fn write_with_rotations(path: &Path, at: &[u64], rotate: impl Fn(&Path, &mut Fil
     let start = Instant::now();
     for seq in 0..LINES {
         let mut f = file.lock().unwrap();
-        writeln!(f, "2024-05-06 07:08:09.123 INFO appointment booked for slot seq={seq} room=7").unwrap();
+        writeln!(
+            f,
+            "2024-05-06 07:08:09.123 INFO appointment booked for slot seq={seq} room=7"
+        )
+        .unwrap();
         if at.contains(&seq) {
             rotate(path, &mut f);
         }
@@ -35,7 +39,11 @@ fn write_with_rotations(path: &Path, at: &[u64], rotate: impl Fn(&Path, &mut Fil
 }
 
 fn open_append(path: &Path) -> File {
-    OpenOptions::new().create(true).append(true).open(path).unwrap()
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
 }
 
 fn run_case(glob_suffix: &str, rotate: impl Fn(&Path, &mut File) + Send + 'static) -> (u64, u64) {
@@ -52,12 +60,15 @@ fn run_case(glob_suffix: &str, rotate: impl Fn(&Path, &mut File) + Send + 'stati
     );
     let agent = Agent::with_config(&config);
     agent.wait_ready();
-    let writer = std::thread::spawn(move || write_with_rotations(&log, &[8_000, 16_000, 24_000], rotate));
+    let writer =
+        std::thread::spawn(move || write_with_rotations(&log, &[8_000, 16_000, 24_000], rotate));
     writer.join().unwrap();
     agent.wait_for(Duration::from_secs(60), "every line", |records| {
         let seen = sequence_numbers(records);
         let mut all = vec![false; LINES as usize];
-        seen.iter().filter(|&&s| s < LINES).for_each(|&s| all[s as usize] = true);
+        seen.iter()
+            .filter(|&&s| s < LINES)
+            .for_each(|&s| all[s as usize] = true);
         all.iter().all(|&b| b)
     });
     let records = agent.records();
@@ -66,7 +77,9 @@ fn run_case(glob_suffix: &str, rotate: impl Fn(&Path, &mut File) + Send + 'stati
     let truncated = agent.metric("wardwatch_logs_files_truncated_total");
     let (status, _, stderr) = agent.terminate();
     assert!(status.success(), "{stderr}");
-    eprintln!("rotation{glob_suffix}: {duplicates} duplicates, rotated={rotated} truncated={truncated}");
+    eprintln!(
+        "rotation{glob_suffix}: {duplicates} duplicates, rotated={rotated} truncated={truncated}"
+    );
     (rotated as u64, truncated as u64)
 }
 
@@ -75,7 +88,9 @@ fn rename_rotation_loses_no_line() {
     // Only `app.log` is followed: a renamed file is finished through its
     // open descriptor, then the new file is followed.
     let (rotated, _) = run_case("", |path, file| {
-        let n = (1..).find(|n| !path.with_extension(format!("log.{n}")).exists()).unwrap();
+        let n = (1..)
+            .find(|n| !path.with_extension(format!("log.{n}")).exists())
+            .unwrap();
         std::fs::rename(path, path.with_extension(format!("log.{n}"))).unwrap();
         *file = open_append(path);
     });
@@ -95,7 +110,12 @@ fn copytruncate_rotation_loses_no_line() {
             }
         }
         std::fs::copy(path, copy(1)).unwrap();
-        OpenOptions::new().write(true).open(path).unwrap().set_len(0).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
     });
     assert!(truncated >= 3, "truncations seen: {truncated}");
 }

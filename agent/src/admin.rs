@@ -143,9 +143,16 @@ pub async fn serve(address: SocketAddr, health: Arc<Health>) -> std::io::Result<
     Ok(bound)
 }
 
-async fn respond(req: Request<Incoming>, health: Arc<Health>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn respond(
+    req: Request<Incoming>,
+    health: Arc<Health>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return Ok(reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n".into()));
+        return Ok(reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "GET only\n".into(),
+        ));
     }
     let response = match req.uri().path() {
         "/health/live" => reply(StatusCode::OK, "text/plain", "live\n".into()),
@@ -153,13 +160,21 @@ async fn respond(req: Request<Incoming>, health: Arc<Health>) -> Result<Response
             if health.is_started() {
                 reply(StatusCode::OK, "text/plain", "started\n".into())
             } else {
-                reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "starting\n".into())
+                reply(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    "starting\n".into(),
+                )
             }
         }
         "/health/ready" => {
             let stalled = health.stalled_sinks();
             if !health.is_started() {
-                reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "starting\n".into())
+                reply(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "text/plain",
+                    "starting\n".into(),
+                )
             } else if stalled.is_empty() {
                 reply(StatusCode::OK, "text/plain", "ready\n".into())
             } else {
@@ -181,7 +196,9 @@ fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Full<
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     if let Ok(value) = content_type.parse() {
-        response.headers_mut().insert(hyper::header::CONTENT_TYPE, value);
+        response
+            .headers_mut()
+            .insert(hyper::header::CONTENT_TYPE, value);
     }
     response
 }

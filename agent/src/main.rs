@@ -22,7 +22,11 @@ use wardwatch::topology::{Plan, Topology};
 const EXIT_CONFIG: u8 = 78;
 
 #[derive(Parser)]
-#[command(name = "wardwatch", version, about = "Per-node observability agent for healthcare platforms: tails container logs, removes PHI, ships what is left.")]
+#[command(
+    name = "wardwatch",
+    version,
+    about = "Per-node observability agent for healthcare platforms: tails container logs, removes PHI, ships what is left."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -106,7 +110,8 @@ fn main() -> ExitCode {
 /// The agent's own logs go to standard error (standard output may be the
 /// stdout sink), JSON by default; `WARDWATCH_LOG` filters (default `info`).
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("WARDWATCH_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_env("WARDWATCH_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -167,14 +172,21 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let config = &loaded.config;
     let plan = Plan {
-        logs: LogSourceSettings::from_config(&config.sources.logs, &config.pipeline, &loaded.base_dir)?,
+        logs: LogSourceSettings::from_config(
+            &config.sources.logs,
+            &config.pipeline,
+            &loaded.base_dir,
+        )?,
         data_dir: loaded.base_dir.join(&config.data_dir),
         enricher: Enricher::new(&config.enrich),
         redactor: Arc::new(redactor),
         stdout: config.sinks.stdout.as_ref().map(|s| s.format),
         queue_batches: usize::try_from(config.pipeline.queue_batches.value)?,
     };
-    let admin = config.admin.enabled.then(|| config.admin.address.value.clone());
+    let admin = config
+        .admin
+        .enabled
+        .then(|| config.admin.address.value.clone());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -234,7 +246,8 @@ async fn serve(plan: Plan, admin_address: Option<String>) -> anyhow::Result<Exit
 fn apply_flags(loaded: &mut LoadedConfig, args: &RunArgs) -> Result<(), String> {
     let config = &mut loaded.config;
     if !args.logs.is_empty() {
-        let cwd = std::env::current_dir().map_err(|e| format!("cannot read the current directory: {e}"))?;
+        let cwd = std::env::current_dir()
+            .map_err(|e| format!("cannot read the current directory: {e}"))?;
         let mut include = Vec::new();
         for pattern in &args.logs {
             glob::Pattern::new(pattern).map_err(|e| format!("--logs {pattern:?}: {e}"))?;
@@ -251,7 +264,10 @@ fn apply_flags(loaded: &mut LoadedConfig, args: &RunArgs) -> Result<(), String> 
         config.admin.enabled = true;
     }
     if args.stdout || args.format.is_some() {
-        let stdout = config.sinks.stdout.get_or_insert_with(StdoutConfig::default);
+        let stdout = config
+            .sinks
+            .stdout
+            .get_or_insert_with(StdoutConfig::default);
         if let Some(format) = args.format {
             stdout.format = match format {
                 FormatArg::Json => StdoutFormat::Json,

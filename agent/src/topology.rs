@@ -51,7 +51,11 @@ pub struct Topology {
 }
 
 impl Topology {
-    pub fn start(plan: Plan, health: &Health, stdout_writer: StdoutWriter) -> anyhow::Result<Topology> {
+    pub fn start(
+        plan: Plan,
+        health: &Health,
+        stdout_writer: StdoutWriter,
+    ) -> anyhow::Result<Topology> {
         let Plan {
             logs,
             data_dir,
@@ -81,7 +85,12 @@ impl Topology {
             .context("cannot start the redaction stage")?;
         let shutdown = Arc::new(AtomicBool::new(false));
         let source = LogSource::start(logs, &data_dir, enricher, source_tx, Arc::clone(&shutdown))
-            .with_context(|| format!("cannot start the log source with data dir {}", data_dir.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot start the log source with data dir {}",
+                    data_dir.display()
+                )
+            })?;
         Ok(Topology {
             shutdown,
             source,
@@ -149,7 +158,11 @@ fn spawn_sink(
 
 /// The redaction stage: every batch crosses the boundary here, once, and is
 /// shared by all sinks.
-fn run_redaction(mut input: Receiver<LogBatch>, redactor: &Redactor, sinks: &[(&'static str, Sender<SinkBatch>)]) {
+fn run_redaction(
+    mut input: Receiver<LogBatch>,
+    redactor: &Redactor,
+    sinks: &[(&'static str, Sender<SinkBatch>)],
+) {
     while let Some(batch) = input.blocking_recv() {
         QueueDepth {
             stage: "redact",

@@ -99,7 +99,13 @@ impl Agent {
             .lines()
             .find_map(|l| l.trim().strip_prefix("address: "))
             .map(|a| a.trim_matches('\'').parse().unwrap());
-        let mut agent = Agent::start(&["run", "--config", config.to_str().unwrap(), "--log-format", "json"]);
+        let mut agent = Agent::start(&[
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--log-format",
+            "json",
+        ]);
         agent.admin = admin;
         agent
     }
@@ -143,7 +149,10 @@ impl Agent {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("agent never started\n--- agent stderr ---\n{}", self.stderr());
+        panic!(
+            "agent never started\n--- agent stderr ---\n{}",
+            self.stderr()
+        );
     }
 
     /// A plain HTTP/1.0 GET against the admin server.
@@ -159,7 +168,10 @@ impl Agent {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
         Ok((status, body))
     }
 
@@ -268,11 +280,19 @@ pub fn cri_log(root: &Path, namespace: &str, pod: &str, uid: &str, container: &s
 }
 
 /// A Docker json-file log with its `config.v2.json`; returns the log's path.
-pub fn docker_log(root: &Path, id: &str, name: &str, image: &str, labels: &[(&str, &str)]) -> PathBuf {
+pub fn docker_log(
+    root: &Path,
+    id: &str,
+    name: &str,
+    image: &str,
+    labels: &[(&str, &str)],
+) -> PathBuf {
     let dir = root.join(format!("var/lib/docker/containers/{id}"));
     std::fs::create_dir_all(&dir).unwrap();
-    let labels: serde_json::Map<String, Value> =
-        labels.iter().map(|(k, v)| ((*k).to_owned(), Value::from(*v))).collect();
+    let labels: serde_json::Map<String, Value> = labels
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+        .collect();
     let config = serde_json::json!({
         "ID": id,
         "Name": format!("/{name}"),
@@ -285,7 +305,11 @@ pub fn docker_log(root: &Path, id: &str, name: &str, image: &str, labels: &[(&st
 
 /// Appends lines to a file.
 pub fn append(path: &Path, text: &str) {
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
     file.write_all(text.as_bytes()).unwrap();
 }
 

@@ -24,6 +24,8 @@ pub struct RecordsAssembled {
     pub truncated: u64,
     /// Of those, with invalid UTF-8 replaced.
     pub invalid_utf8: u64,
+    /// Of those, with lines that did not follow the file's format.
+    pub malformed: u64,
 }
 
 impl RecordsAssembled {
@@ -35,6 +37,13 @@ impl RecordsAssembled {
             tracing::warn!(
                 records = self.truncated,
                 "log records exceeded the size cap and were truncated"
+            );
+        }
+        if self.malformed > 0 {
+            m.malformed_records.inc_by(self.malformed);
+            tracing::debug!(
+                records = self.malformed,
+                "log lines did not follow their file's format; passed on as plain text"
             );
         }
         if self.invalid_utf8 > 0 {

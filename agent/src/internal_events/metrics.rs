@@ -40,6 +40,7 @@ pub struct Metrics {
     pub read_errors: Counter,
     pub records_truncated: Counter,
     pub invalid_utf8_records: Counter,
+    pub malformed_records: Counter,
     pub checkpoint_lag_bytes: Gauge,
     pub checkpoint_writes: Counter,
     pub checkpoint_write_errors: Counter,
@@ -106,6 +107,11 @@ impl Metrics {
             invalid_utf8_records: register!(
                 "logs_invalid_utf8_records",
                 "Records whose invalid UTF-8 was replaced by U+FFFD.",
+                Counter::default()
+            ),
+            malformed_records: register!(
+                "logs_malformed_records",
+                "Records with lines that did not follow their file's format (passed on as plain text).",
                 Counter::default()
             ),
             checkpoint_lag_bytes: register!(

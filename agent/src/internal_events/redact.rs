@@ -1,7 +1,7 @@
 //! Events of the redaction stage. Rule ids and counts only: never the values.
 
-use super::metrics::{ReasonLabel, RuleLabel};
 use super::metrics;
+use super::metrics::{ReasonLabel, RuleLabel};
 
 /// Values replaced by one rule over a batch.
 pub struct RedactionsApplied<'a> {

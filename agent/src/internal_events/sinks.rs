@@ -1,7 +1,7 @@
 //! Events shared by every sink.
 
-use super::metrics::{SinkLabel, StageLabel};
 use super::metrics;
+use super::metrics::{SinkLabel, StageLabel};
 
 /// A batch was written and acknowledged by a sink.
 pub struct RecordsSent {
@@ -17,7 +17,10 @@ impl RecordsSent {
             .records_sent
             .get_or_create(&label)
             .inc_by(self.records);
-        metrics().bytes_sent.get_or_create(&label).inc_by(self.bytes);
+        metrics()
+            .bytes_sent
+            .get_or_create(&label)
+            .inc_by(self.bytes);
     }
 }
 

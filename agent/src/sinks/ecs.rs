@@ -178,7 +178,10 @@ impl Serialize for EcsView<'_> {
     }
 }
 
-fn first_str<'a>(fields: &'a Map<String, Value>, keys: &[&'static str]) -> (Option<&'a str>, Option<&'a str>) {
+fn first_str<'a>(
+    fields: &'a Map<String, Value>,
+    keys: &[&'static str],
+) -> (Option<&'a str>, Option<&'a str>) {
     for key in keys {
         if let Some((k, Value::String(s))) = fields.get_key_value(*key) {
             return (Some(k.as_str()), Some(s.as_str()));

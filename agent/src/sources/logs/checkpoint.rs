@@ -180,7 +180,9 @@ impl Checkpointer {
     pub fn record(&self, event: CheckpointEvent) {
         let persist_now = matches!(
             event,
-            CheckpointEvent::Delivered { .. } | CheckpointEvent::Release { .. } | CheckpointEvent::Forget { .. }
+            CheckpointEvent::Delivered { .. }
+                | CheckpointEvent::Release { .. }
+                | CheckpointEvent::Forget { .. }
         );
         let mut inner = self.lock();
         let changed = apply(&mut inner.tracked, event);
@@ -199,13 +201,19 @@ impl Checkpointer {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A panic elsewhere while holding the lock leaves consistent maps
         // (each event is applied whole or not at all): keep going.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 impl Inner {
     fn persist(&mut self, sync: bool) {
-        let mut files: Vec<Checkpoint> = self.tracked.values().map(|t| t.checkpoint.clone()).collect();
+        let mut files: Vec<Checkpoint> = self
+            .tracked
+            .values()
+            .map(|t| t.checkpoint.clone())
+            .collect();
         files.sort_by(|a, b| a.path.cmp(&b.path));
         let lag_bytes = self
             .tracked
@@ -318,13 +326,29 @@ mod tests {
     fn advances_only_through_a_run_of_delivered_batches() {
         let mut tracked = HashMap::new();
         let key = TrackKey(1);
-        apply(&mut tracked, CheckpointEvent::Track { key, checkpoint: checkpoint(0) });
+        apply(
+            &mut tracked,
+            CheckpointEvent::Track {
+                key,
+                checkpoint: checkpoint(0),
+            },
+        );
         for (seq, offset) in [(0, 100), (1, 200), (2, 300)] {
             apply(&mut tracked, CheckpointEvent::Sent { key, seq, offset });
         }
-        assert!(!apply(&mut tracked, CheckpointEvent::Delivered { key, seq: 1 }));
-        assert_eq!(offset_of(&tracked, key), Some(0), "batch 0 is not delivered yet");
-        assert!(apply(&mut tracked, CheckpointEvent::Delivered { key, seq: 0 }));
+        assert!(!apply(
+            &mut tracked,
+            CheckpointEvent::Delivered { key, seq: 1 }
+        ));
+        assert_eq!(
+            offset_of(&tracked, key),
+            Some(0),
+            "batch 0 is not delivered yet"
+        );
+        assert!(apply(
+            &mut tracked,
+            CheckpointEvent::Delivered { key, seq: 0 }
+        ));
         assert_eq!(offset_of(&tracked, key), Some(200));
         apply(&mut tracked, CheckpointEvent::Delivered { key, seq: 2 });
         assert_eq!(offset_of(&tracked, key), Some(300));
@@ -334,9 +358,29 @@ mod tests {
     fn an_undelivered_batch_holds_the_checkpoint_back() {
         let mut tracked = HashMap::new();
         let key = TrackKey(1);
-        apply(&mut tracked, CheckpointEvent::Track { key, checkpoint: checkpoint(0) });
-        apply(&mut tracked, CheckpointEvent::Sent { key, seq: 0, offset: 100 });
-        apply(&mut tracked, CheckpointEvent::Sent { key, seq: 1, offset: 200 });
+        apply(
+            &mut tracked,
+            CheckpointEvent::Track {
+                key,
+                checkpoint: checkpoint(0),
+            },
+        );
+        apply(
+            &mut tracked,
+            CheckpointEvent::Sent {
+                key,
+                seq: 0,
+                offset: 100,
+            },
+        );
+        apply(
+            &mut tracked,
+            CheckpointEvent::Sent {
+                key,
+                seq: 1,
+                offset: 200,
+            },
+        );
         apply(&mut tracked, CheckpointEvent::Delivered { key, seq: 1 });
         assert_eq!(offset_of(&tracked, key), Some(0));
     }
@@ -345,8 +389,21 @@ mod tests {
     fn release_waits_for_batches_in_flight() {
         let mut tracked = HashMap::new();
         let key = TrackKey(1);
-        apply(&mut tracked, CheckpointEvent::Track { key, checkpoint: checkpoint(0) });
-        apply(&mut tracked, CheckpointEvent::Sent { key, seq: 0, offset: 100 });
+        apply(
+            &mut tracked,
+            CheckpointEvent::Track {
+                key,
+                checkpoint: checkpoint(0),
+            },
+        );
+        apply(
+            &mut tracked,
+            CheckpointEvent::Sent {
+                key,
+                seq: 0,
+                offset: 100,
+            },
+        );
         apply(&mut tracked, CheckpointEvent::Release { key });
         assert!(tracked.contains_key(&key));
         apply(&mut tracked, CheckpointEvent::Delivered { key, seq: 0 });
@@ -357,10 +414,26 @@ mod tests {
     fn forgotten_file_ignores_late_deliveries() {
         let mut tracked = HashMap::new();
         let key = TrackKey(1);
-        apply(&mut tracked, CheckpointEvent::Track { key, checkpoint: checkpoint(0) });
-        apply(&mut tracked, CheckpointEvent::Sent { key, seq: 0, offset: 100 });
+        apply(
+            &mut tracked,
+            CheckpointEvent::Track {
+                key,
+                checkpoint: checkpoint(0),
+            },
+        );
+        apply(
+            &mut tracked,
+            CheckpointEvent::Sent {
+                key,
+                seq: 0,
+                offset: 100,
+            },
+        );
         apply(&mut tracked, CheckpointEvent::Forget { key });
-        assert!(!apply(&mut tracked, CheckpointEvent::Delivered { key, seq: 0 }));
+        assert!(!apply(
+            &mut tracked,
+            CheckpointEvent::Delivered { key, seq: 0 }
+        ));
         assert!(tracked.is_empty());
     }
 
@@ -383,8 +456,15 @@ mod tests {
         let (store, _) = CheckpointStore::open(dir.path()).unwrap();
         let checkpointer = Checkpointer::new(store);
         let key = TrackKey(9);
-        checkpointer.record(CheckpointEvent::Track { key, checkpoint: checkpoint(0) });
-        checkpointer.record(CheckpointEvent::Sent { key, seq: 0, offset: 77 });
+        checkpointer.record(CheckpointEvent::Track {
+            key,
+            checkpoint: checkpoint(0),
+        });
+        checkpointer.record(CheckpointEvent::Sent {
+            key,
+            seq: 0,
+            offset: 77,
+        });
         checkpointer.record(CheckpointEvent::Delivered { key, seq: 0 });
         let (_, loaded) = CheckpointStore::open(dir.path()).unwrap();
         assert_eq!(loaded[0].offset, 77);

@@ -54,7 +54,11 @@ pub struct LogSourceSettings {
 impl LogSourceSettings {
     /// Converts a validated config; errors only on values validation rejects.
     /// Relative globs are relative to `base_dir`, the config file's directory.
-    pub fn from_config(logs: &LogsConfig, pipeline: &PipelineConfig, base_dir: &Path) -> anyhow::Result<Self> {
+    pub fn from_config(
+        logs: &LogsConfig,
+        pipeline: &PipelineConfig,
+        base_dir: &Path,
+    ) -> anyhow::Result<Self> {
         let absolute = |pattern: &str| base_dir.join(pattern).to_string_lossy().into_owned();
         let exclude = logs
             .exclude
@@ -63,7 +67,9 @@ impl LogSourceSettings {
             .collect::<Result<_, _>>()?;
         let multiline = if logs.multiline.enabled {
             Some(match &logs.multiline.start_pattern {
-                Some(pattern) => MultilineRule::StartPattern(regex::bytes::Regex::new(&pattern.value)?),
+                Some(pattern) => {
+                    MultilineRule::StartPattern(regex::bytes::Regex::new(&pattern.value)?)
+                }
                 None => MultilineRule::JavaStackTrace,
             })
         } else {
@@ -101,7 +107,14 @@ impl LogSource {
     ) -> std::io::Result<LogSource> {
         let (store, saved) = CheckpointStore::open(data_dir)?;
         let checkpointer = Checkpointer::new(store);
-        let tailer = tailer::Tailer::new(settings, enricher, saved, out, checkpointer.clone(), shutdown);
+        let tailer = tailer::Tailer::new(
+            settings,
+            enricher,
+            saved,
+            out,
+            checkpointer.clone(),
+            shutdown,
+        );
         let tailer = std::thread::Builder::new()
             .name("log-tailer".into())
             .spawn(move || tailer.run())?;

@@ -142,6 +142,7 @@ struct Turn {
     records: Vec<LogRecord>,
     truncated: u64,
     invalid_utf8: u64,
+    malformed: u64,
 }
 
 impl Tailer {
@@ -219,7 +220,8 @@ impl Tailer {
 
     fn discover(&mut self) {
         let now = Instant::now();
-        self.formers.retain(|f| now.duration_since(f.at) < FORMER_CONTENT_TTL);
+        self.formers
+            .retain(|f| now.duration_since(f.at) < FORMER_CONTENT_TTL);
         for candidate in self.globs.expand() {
             if let Some(tailed) = self.files.get_mut(&candidate.id) {
                 // Same file, maybe renamed to a name the globs still match.
@@ -249,7 +251,11 @@ impl Tailer {
             Ok(file) => file,
             Err(error) => {
                 if self.unreadable.insert(path.clone()) {
-                    FileReadFailed { path: &path, error: &error }.emit();
+                    FileReadFailed {
+                        path: &path,
+                        error: &error,
+                    }
+                    .emit();
                 }
                 return;
             }
@@ -258,7 +264,11 @@ impl Tailer {
         let head = match Head::read(&file) {
             Ok(head) => head,
             Err(error) => {
-                FileReadFailed { path: &path, error: &error }.emit();
+                FileReadFailed {
+                    path: &path,
+                    error: &error,
+                }
+                .emit();
                 return;
             }
         };
@@ -266,7 +276,11 @@ impl Tailer {
         let (offset, resumed) = self.start_offset(&path, id, &file, &head, size);
         let floor = (offset > size).then_some(offset);
         if let Err(error) = file.seek(SeekFrom::Start(offset)) {
-            FileReadFailed { path: &path, error: &error }.emit();
+            FileReadFailed {
+                path: &path,
+                error: &error,
+            }
+            .emit();
             return;
         }
         let key = self.new_key();
@@ -313,14 +327,27 @@ impl Tailer {
     }
 
     /// Where a newly found file starts, and whether that is a resumption.
-    fn start_offset(&mut self, path: &Path, id: FileId, file: &File, head: &Head, size: u64) -> (u64, bool) {
+    fn start_offset(
+        &mut self,
+        path: &Path,
+        id: FileId,
+        file: &File,
+        head: &Head,
+        size: u64,
+    ) -> (u64, bool) {
         // 1. Its own checkpoint: same inode, same first bytes.
-        if let Some(i) = self.saved.iter().position(|c| {
-            c.id == id && c.fingerprint.matches(file).unwrap_or(false)
-        }) {
+        if let Some(i) = self
+            .saved
+            .iter()
+            .position(|c| c.id == id && c.fingerprint.matches(file).unwrap_or(false))
+        {
             let saved = self.saved.swap_remove(i);
             // Shorter than the checkpoint: truncated while we were away.
-            let offset = if saved.offset <= size { saved.offset } else { 0 };
+            let offset = if saved.offset <= size {
+                saved.offset
+            } else {
+                0
+            };
             return (offset, true);
         }
         // 2. A copy of a checkpointed file made while we were away.
@@ -328,7 +355,11 @@ impl Tailer {
             let fingerprint = head.fingerprint();
             if let Some(i) = self.saved.iter().position(|c| {
                 c.fingerprint == fingerprint
-                    && may_be_copy_of(path, c.path.parent().unwrap_or(Path::new("/")), &file_stem(&c.path))
+                    && may_be_copy_of(
+                        path,
+                        c.path.parent().unwrap_or(Path::new("/")),
+                        &file_stem(&c.path),
+                    )
             }) {
                 let saved = self.saved.swap_remove(i);
                 return (saved.offset, true);
@@ -393,7 +424,11 @@ impl Tailer {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
                 Err(error) => {
                     tailed.buf.truncate(old_len);
-                    FileReadFailed { path: &tailed.path, error: &error }.emit();
+                    FileReadFailed {
+                        path: &tailed.path,
+                        error: &error,
+                    }
+                    .emit();
                     break;
                 }
             };
@@ -427,7 +462,9 @@ impl Tailer {
             }
             .emit();
         }
-        tailed.assembler.flush_expired(Instant::now(), &mut assembled);
+        tailed
+            .assembler
+            .flush_expired(Instant::now(), &mut assembled);
         for line in assembled.drain(..) {
             collect(&mut turn, line, &tailed.resource);
         }
@@ -450,7 +487,8 @@ impl Tailer {
         let seq = tailed.seq;
         tailed.seq += 1;
         tailed.last_sent_offset = offset;
-        self.checkpoints.record(CheckpointEvent::Sent { key, seq, offset });
+        self.checkpoints
+            .record(CheckpointEvent::Sent { key, seq, offset });
         let checkpoints = self.checkpoints.clone();
         let delivery = Delivery::new(move || {
             checkpoints.record(CheckpointEvent::Delivered { key, seq });
@@ -463,6 +501,7 @@ impl Tailer {
             records: turn.records.len() as u64,
             truncated: turn.truncated,
             invalid_utf8: turn.invalid_utf8,
+            malformed: turn.malformed,
         }
         .emit();
         self.out
@@ -509,11 +548,18 @@ impl Tailer {
                             }
                         }
                     }
-                    if tailed.head.is_complete() && now.duration_since(tailed.last_verified) >= verify_every {
+                    if tailed.head.is_complete()
+                        && now.duration_since(tailed.last_verified) >= verify_every
+                    {
                         tailed.last_verified = now;
                         // Same size or larger, other first bytes: truncated and
                         // rewritten past our offset between two looks.
-                        if !tailed.head.fingerprint().matches(&tailed.file).unwrap_or(true) {
+                        if !tailed
+                            .head
+                            .fingerprint()
+                            .matches(&tailed.file)
+                            .unwrap_or(true)
+                        {
                             truncated.push((tailed.id, size));
                         }
                     }
@@ -558,7 +604,8 @@ impl Tailer {
             resume_offset: tailed.resume_offset(),
             at: Instant::now(),
         });
-        self.checkpoints.record(CheckpointEvent::Forget { key: tailed.key });
+        self.checkpoints
+            .record(CheckpointEvent::Forget { key: tailed.key });
         // Whatever was held back belongs to the old content, which the copy
         // (if any) still has.
         tailed.assembler.reset();
@@ -570,7 +617,11 @@ impl Tailer {
         tailed.last_sent_offset = 0;
         tailed.key = key;
         if let Err(error) = tailed.file.seek(SeekFrom::Start(0)) {
-            FileReadFailed { path: &tailed.path, error: &error }.emit();
+            FileReadFailed {
+                path: &tailed.path,
+                error: &error,
+            }
+            .emit();
         }
         tailed.head = Head::read(&tailed.file).unwrap_or_default();
         self.checkpoints.record(CheckpointEvent::Track {
@@ -596,7 +647,13 @@ impl Tailer {
         // A last line without its newline is a line all the same now.
         if tailed.skipping.is_none() && !tailed.buf.is_empty() {
             let rest = std::mem::take(&mut tailed.buf);
-            tailed.assembler.push(&rest, tailed.buf_start, false, Instant::now(), &mut assembled);
+            tailed.assembler.push(
+                &rest,
+                tailed.buf_start,
+                false,
+                Instant::now(),
+                &mut assembled,
+            );
             tailed.buf_start += rest.len() as u64;
         }
         tailed.skipping = None;
@@ -609,7 +666,8 @@ impl Tailer {
         let offset = tailed.read_offset;
         self.send(id, turn, offset)?;
         if let Some(tailed) = self.files.remove(&id) {
-            self.checkpoints.record(CheckpointEvent::Release { key: tailed.key });
+            self.checkpoints
+                .record(CheckpointEvent::Release { key: tailed.key });
             FileReleased {
                 path: &tailed.path,
                 offset: tailed.read_offset,
@@ -627,6 +685,7 @@ fn collect(turn: &mut Turn, line: AssembledLine, resource: &Arc<Resource>) {
     let built = build_record(line, resource);
     turn.truncated += u64::from(built.record.truncated);
     turn.invalid_utf8 += u64::from(built.invalid_utf8);
+    turn.malformed += u64::from(built.malformed);
     turn.records.push(built.record);
 }
 
