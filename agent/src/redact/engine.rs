@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::boundary::Redacted;
 use super::error::{RuleError, RuleProblem};
-use super::path::{split_path, KeyPath, PathPattern};
+use super::path::{split_path, KeyPath, LastKeys, PathPattern};
 use super::rules::{Examples, Replacement};
 use crate::event::LogRecord;
 use crate::internal_events::{RedactionFailed, RedactionFailureReason, RedactionsApplied};
@@ -68,6 +68,11 @@ pub(super) struct FieldMatcher {
 }
 
 impl FieldMatcher {
+    /// Whether a pattern ends in `*`, so the last-key index cannot rule it out.
+    fn has_open_tail(&self) -> bool {
+        self.patterns.iter().any(|p| p.last_key().is_none())
+    }
+
     fn matches(&self, path: &[&str]) -> bool {
         self.patterns.iter().any(|pattern| pattern.matches(path))
     }
@@ -102,12 +107,17 @@ impl Replacement {
 /// [`Redactor::load`]), so one instance is shared by every pipeline worker.
 pub struct Redactor {
     /// Every rule, in load order; hits are counted by index into this.
-    pub(super) rules: Vec<RuleMeta>,
+    rules: Vec<RuleMeta>,
     /// The `kind: field` rules, in load order. Text-scanning kinds get their own
     /// list beside this one and run in [`Redactor::scan_text`].
-    pub(super) field_matchers: Vec<FieldMatcher>,
+    field_matchers: Vec<FieldMatcher>,
+    /// The last keys of every field pattern that ends in a key.
+    field_last_keys: LastKeys,
+    /// Indexes into `field_matchers` of those with a pattern ending in `*`:
+    /// the only ones to try when the path's last key is not in `field_last_keys`.
+    open_tail_matchers: Vec<usize>,
     /// One per loaded file.
-    pub(super) allow: Vec<AllowList>,
+    allow: Vec<AllowList>,
     /// A key whose visit panics, to prove that a panic in the walk fails closed.
     #[cfg(test)]
     pub(super) panic_on_key: Option<&'static str>,
@@ -127,9 +137,15 @@ impl Redactor {
         field_matchers: Vec<FieldMatcher>,
         allow: Vec<AllowList>,
     ) -> Redactor {
+        let field_last_keys = LastKeys::new(field_matchers.iter().flat_map(|m| m.patterns.iter()));
+        let open_tail_matchers = (0..field_matchers.len())
+            .filter(|&i| field_matchers[i].has_open_tail())
+            .collect();
         Redactor {
             rules,
             field_matchers,
+            field_last_keys,
+            open_tail_matchers,
             allow,
             #[cfg(test)]
             panic_on_key: None,
@@ -308,13 +324,24 @@ impl Redactor {
         }
     }
 
+    /// The rule that replaces the value at `path`: the first, in load order,
+    /// that matches and that its file's allow-list does not exempt.
     fn field_rule_for(&self, path: &[&str]) -> Option<usize> {
-        self.field_matchers
-            .iter()
-            .find(|matcher| {
-                matcher.matches(path) && self.allow[matcher.pack].exempting(path).is_none()
-            })
-            .map(|matcher| matcher.rule)
+        let takes = |matcher: &&FieldMatcher| {
+            matcher.matches(path) && self.allow[matcher.pack].exempting(path).is_none()
+        };
+        let last_key_named = path
+            .last()
+            .is_some_and(|key| self.field_last_keys.contains(key));
+        let found = if last_key_named {
+            self.field_matchers.iter().find(takes)
+        } else {
+            self.open_tail_matchers
+                .iter()
+                .map(|&i| &self.field_matchers[i])
+                .find(takes)
+        };
+        found.map(|matcher| matcher.rule)
     }
 
     /// Where text-scanning rules (`kind: pattern`, `kind: context`) will run: over
