@@ -4,25 +4,9 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::*;
-
-fn wait_metric(agent: &Agent, series: &str, done: impl Fn(f64) -> bool, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    loop {
-        let value = agent.metric(series);
-        if done(value) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{series} stayed at {value}\n{}",
-            agent.stderr()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 #[test]
 fn new_files_are_followed_and_deleted_ones_released() {
@@ -41,22 +25,12 @@ fn new_files_are_followed_and_deleted_ones_released() {
     agent.wait_for(Duration::from_secs(10), "the new file's line", |r| {
         !r.is_empty()
     });
-    wait_metric(
-        &agent,
-        "wardwatch_logs_files_watched",
-        |v| v == 1.0,
-        Duration::from_secs(5),
-    );
+    agent.wait_metric("wardwatch_logs_files_watched", |v| v == 1.0);
     // The pod goes away: its log is deleted, read to its end, then released.
     append(&log, &cri_line("stdout", "F", "last seq=1"));
     std::fs::remove_file(&log).unwrap();
     agent.wait_for(Duration::from_secs(10), "the last line", |r| r.len() >= 2);
-    wait_metric(
-        &agent,
-        "wardwatch_logs_files_watched",
-        |v| v == 0.0,
-        Duration::from_secs(15),
-    );
+    agent.wait_metric("wardwatch_logs_files_watched", |v| v == 0.0);
     assert_all_seen(&sequence_numbers(&agent.records()), 2, "deleted file");
     let (status, _, _) = agent.terminate();
     assert!(status.success());
@@ -67,19 +41,16 @@ fn excluded_files_are_not_read() {
     let tmp = tempfile::tempdir().unwrap();
     append(&tmp.path().join("app.log"), "kept seq=0\n");
     append(&tmp.path().join("wardwatch.log"), "own output seq=1\n");
-    let extra = format!("    exclude: ['{}/wardwatch.log']\n", tmp.path().display());
     let config = test_config(
         tmp.path(),
         &[format!("{}/*.log", tmp.path().display())],
         &tmp.path().join("data"),
         "",
     );
-    // Insert the exclude list into the logs section.
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "    glob_interval_ms",
-        &format!("{extra}    glob_interval_ms"),
+    add_logs_setting(
+        &config,
+        &format!("exclude: ['{}/wardwatch.log']", tmp.path().display()),
     );
-    std::fs::write(&config, text).unwrap();
     let agent = Agent::with_config(&config);
     agent.wait_for(Duration::from_secs(10), "the kept line", |r| !r.is_empty());
     std::thread::sleep(Duration::from_millis(500));
@@ -99,19 +70,10 @@ fn read_from_end_skips_only_what_was_there_at_start() {
         &tmp.path().join("data"),
         "",
     );
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "    glob_interval_ms",
-        "    read_from: end\n    glob_interval_ms",
-    );
-    std::fs::write(&config, text).unwrap();
+    add_logs_setting(&config, "read_from: end");
     let agent = Agent::with_config(&config);
     agent.wait_ready();
-    wait_metric(
-        &agent,
-        "wardwatch_logs_files_watched",
-        |v| v == 1.0,
-        Duration::from_secs(5),
-    );
+    agent.wait_metric("wardwatch_logs_files_watched", |v| v == 1.0);
     append(&old, "after start seq=0\n");
     // A file created later is a new container's log: read whole.
     append(&tmp.path().join("new.log"), "new file seq=1\n");

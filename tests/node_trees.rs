@@ -168,14 +168,9 @@ fn health_and_metrics_are_served() {
     assert_eq!(agent.get("/health/ready").unwrap().0, 200);
     assert_eq!(agent.get("/nope").unwrap().0, 404);
     // Counters are updated after the write is acknowledged.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while agent.metric("wardwatch_sink_records_sent_total{sink=\"stdout\"}") < 2.0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "records_sent never reached 2"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    agent.wait_metric("wardwatch_sink_records_sent_total{sink=\"stdout\"}", |v| {
+        v >= 2.0
+    });
     let metrics = agent.metrics();
     assert_eq!(metrics["wardwatch_logs_lines_read_total"], 2.0);
     assert_eq!(metrics["wardwatch_logs_bytes_read_total"], 24.0);

@@ -39,6 +39,17 @@ pub fn test_config(dir: &Path, include: &[String], data_dir: &Path, extra: &str)
     path
 }
 
+/// Adds a line to the `sources.logs` section of a config written by [`test_config`].
+pub fn add_logs_setting(config: &Path, setting: &str) {
+    let text = std::fs::read_to_string(config).unwrap();
+    let text = text.replacen(
+        "    glob_interval_ms",
+        &format!("    {setting}\n    glob_interval_ms"),
+        1,
+    );
+    std::fs::write(config, text).unwrap();
+}
+
 /// The agent, running, with its stdout records collected as they come.
 pub struct Agent {
     child: Child,
@@ -189,6 +200,24 @@ impl Agent {
 
     pub fn metric(&self, series: &str) -> f64 {
         self.metrics().get(series).copied().unwrap_or(0.0)
+    }
+
+    /// Waits until a series satisfies `done` (metrics move after the
+    /// acknowledgement, a little after the records appear), or panics.
+    pub fn wait_metric(&self, series: &str, done: impl Fn(f64) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let value = self.metric(series);
+            if done(value) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{series} stayed at {value}\n--- agent stderr ---\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn pid(&self) -> i32 {

@@ -287,19 +287,20 @@ fn matching_brace(chars: &[char], open: usize) -> Option<usize> {
     None
 }
 
+/// A fixed environment for tests, instead of the process's.
+#[cfg(test)]
+pub(super) fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let vars: std::collections::HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |name| vars.get(name).cloned()
+}
+
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
 
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let vars: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |name| vars.get(name).cloned()
-    }
 
     fn expand(text: &str, pairs: &[(&str, &str)]) -> String {
         interpolate(text, "t.yaml", &env(pairs))

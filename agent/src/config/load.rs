@@ -233,17 +233,9 @@ fn operator_message(message: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use super::super::interpolate::env;
 
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let vars: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |name| vars.get(name).cloned()
-    }
 
     fn load(text: &str) -> Result<LoadedConfig, ConfigErrors> {
         load_str_with_env(text, "w.yaml", Path::new("/etc/wardwatch"), &env(&[]))

@@ -190,7 +190,7 @@ impl Assembler {
             .iter()
             .flat_map(|state| [&state.partial, &state.pending])
             .flatten()
-            .map(|draft| draft.start_offset)
+            .map(|draft| draft.line.start_offset)
             .min()
     }
 
@@ -228,22 +228,22 @@ fn stream_slot(stream: Option<Stream>) -> usize {
 fn fold(
     config: &AssemblerConfig,
     state: &mut StreamState,
-    line: Draft,
+    logical: Draft,
     out: &mut Vec<AssembledLine>,
 ) {
     let Some(rule) = &config.multiline else {
-        return emit(line, out);
+        return emit(logical, out);
     };
     match state.pending.take() {
-        Some(mut pending) if rule.continues(&pending, &line.bytes) => {
-            pending.fold(line, config.max_record_bytes);
+        Some(mut pending) if rule.continues(&pending, &logical.line.bytes) => {
+            pending.fold(logical, config.max_record_bytes);
             state.pending = Some(pending);
         }
         Some(pending) => {
             emit(pending, out);
-            state.pending = Some(line);
+            state.pending = Some(logical);
         }
-        None => state.pending = Some(line),
+        None => state.pending = Some(logical),
     }
 }
 

@@ -318,122 +318,70 @@ mod tests {
         }
     }
 
-    fn offset_of(tracked: &HashMap<TrackKey, Tracked>, key: TrackKey) -> Option<u64> {
-        tracked.get(&key).map(|t| t.checkpoint.offset)
+    const KEY: TrackKey = TrackKey(1);
+
+    /// One file followed from offset 0, with batches sent at `offsets`.
+    fn sent(offsets: &[u64]) -> HashMap<TrackKey, Tracked> {
+        let mut tracked = HashMap::new();
+        let track = CheckpointEvent::Track {
+            key: KEY,
+            checkpoint: checkpoint(0),
+        };
+        apply(&mut tracked, track);
+        for (seq, &offset) in offsets.iter().enumerate() {
+            let seq = seq as u64;
+            apply(
+                &mut tracked,
+                CheckpointEvent::Sent {
+                    key: KEY,
+                    seq,
+                    offset,
+                },
+            );
+        }
+        tracked
+    }
+
+    fn deliver(tracked: &mut HashMap<TrackKey, Tracked>, seq: u64) -> bool {
+        apply(tracked, CheckpointEvent::Delivered { key: KEY, seq })
+    }
+
+    fn offset_of(tracked: &HashMap<TrackKey, Tracked>) -> Option<u64> {
+        tracked.get(&KEY).map(|t| t.checkpoint.offset)
     }
 
     #[test]
     fn advances_only_through_a_run_of_delivered_batches() {
-        let mut tracked = HashMap::new();
-        let key = TrackKey(1);
-        apply(
-            &mut tracked,
-            CheckpointEvent::Track {
-                key,
-                checkpoint: checkpoint(0),
-            },
-        );
-        for (seq, offset) in [(0, 100), (1, 200), (2, 300)] {
-            apply(&mut tracked, CheckpointEvent::Sent { key, seq, offset });
-        }
-        assert!(!apply(
-            &mut tracked,
-            CheckpointEvent::Delivered { key, seq: 1 }
-        ));
-        assert_eq!(
-            offset_of(&tracked, key),
-            Some(0),
-            "batch 0 is not delivered yet"
-        );
-        assert!(apply(
-            &mut tracked,
-            CheckpointEvent::Delivered { key, seq: 0 }
-        ));
-        assert_eq!(offset_of(&tracked, key), Some(200));
-        apply(&mut tracked, CheckpointEvent::Delivered { key, seq: 2 });
-        assert_eq!(offset_of(&tracked, key), Some(300));
+        let mut tracked = sent(&[100, 200, 300]);
+        assert!(!deliver(&mut tracked, 1));
+        assert_eq!(offset_of(&tracked), Some(0), "batch 0 is not delivered yet");
+        assert!(deliver(&mut tracked, 0));
+        assert_eq!(offset_of(&tracked), Some(200));
+        deliver(&mut tracked, 2);
+        assert_eq!(offset_of(&tracked), Some(300));
     }
 
     #[test]
     fn an_undelivered_batch_holds_the_checkpoint_back() {
-        let mut tracked = HashMap::new();
-        let key = TrackKey(1);
-        apply(
-            &mut tracked,
-            CheckpointEvent::Track {
-                key,
-                checkpoint: checkpoint(0),
-            },
-        );
-        apply(
-            &mut tracked,
-            CheckpointEvent::Sent {
-                key,
-                seq: 0,
-                offset: 100,
-            },
-        );
-        apply(
-            &mut tracked,
-            CheckpointEvent::Sent {
-                key,
-                seq: 1,
-                offset: 200,
-            },
-        );
-        apply(&mut tracked, CheckpointEvent::Delivered { key, seq: 1 });
-        assert_eq!(offset_of(&tracked, key), Some(0));
+        let mut tracked = sent(&[100, 200]);
+        deliver(&mut tracked, 1);
+        assert_eq!(offset_of(&tracked), Some(0));
     }
 
     #[test]
     fn release_waits_for_batches_in_flight() {
-        let mut tracked = HashMap::new();
-        let key = TrackKey(1);
-        apply(
-            &mut tracked,
-            CheckpointEvent::Track {
-                key,
-                checkpoint: checkpoint(0),
-            },
-        );
-        apply(
-            &mut tracked,
-            CheckpointEvent::Sent {
-                key,
-                seq: 0,
-                offset: 100,
-            },
-        );
-        apply(&mut tracked, CheckpointEvent::Release { key });
-        assert!(tracked.contains_key(&key));
-        apply(&mut tracked, CheckpointEvent::Delivered { key, seq: 0 });
-        assert!(!tracked.contains_key(&key));
+        let mut tracked = sent(&[100]);
+        apply(&mut tracked, CheckpointEvent::Release { key: KEY });
+        assert!(tracked.contains_key(&KEY));
+        deliver(&mut tracked, 0);
+        assert!(!tracked.contains_key(&KEY));
     }
 
     #[test]
     fn forgotten_file_ignores_late_deliveries() {
-        let mut tracked = HashMap::new();
-        let key = TrackKey(1);
-        apply(
-            &mut tracked,
-            CheckpointEvent::Track {
-                key,
-                checkpoint: checkpoint(0),
-            },
-        );
-        apply(
-            &mut tracked,
-            CheckpointEvent::Sent {
-                key,
-                seq: 0,
-                offset: 100,
-            },
-        );
-        apply(&mut tracked, CheckpointEvent::Forget { key });
-        assert!(!apply(
-            &mut tracked,
-            CheckpointEvent::Delivered { key, seq: 0 }
-        ));
+        let mut tracked = sent(&[100]);
+        apply(&mut tracked, CheckpointEvent::Forget { key: KEY });
+        assert!(!deliver(&mut tracked, 0));
         assert!(tracked.is_empty());
     }
 
@@ -455,7 +403,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) = CheckpointStore::open(dir.path()).unwrap();
         let checkpointer = Checkpointer::new(store);
-        let key = TrackKey(9);
+        let key = KEY;
         checkpointer.record(CheckpointEvent::Track {
             key,
             checkpoint: checkpoint(0),

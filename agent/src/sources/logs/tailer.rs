@@ -247,42 +247,18 @@ impl Tailer {
 
     fn start_following(&mut self, candidate: Candidate) {
         let Candidate { path, metadata, id } = candidate;
-        let mut file = match File::open(&path) {
-            Ok(file) => file,
-            Err(error) => {
-                if self.unreadable.insert(path.clone()) {
-                    FileReadFailed {
-                        path: &path,
-                        error: &error,
-                    }
-                    .emit();
-                }
-                return;
-            }
-        };
-        self.unreadable.remove(&path);
-        let head = match Head::read(&file) {
-            Ok(head) => head,
-            Err(error) => {
-                FileReadFailed {
-                    path: &path,
-                    error: &error,
-                }
-                .emit();
-                return;
-            }
+        let opened = File::open(&path).and_then(|file| Ok((Head::read(&file)?, file)));
+        let (head, mut file) = match opened {
+            Ok(opened) => opened,
+            Err(error) => return self.unreadable(path, &error),
         };
         let size = metadata.len();
         let (offset, resumed) = self.start_offset(&path, id, &file, &head, size);
         let floor = (offset > size).then_some(offset);
         if let Err(error) = file.seek(SeekFrom::Start(offset)) {
-            FileReadFailed {
-                path: &path,
-                error: &error,
-            }
-            .emit();
-            return;
+            return self.unreadable(path, &error);
         }
+        self.unreadable.remove(&path);
         let key = self.new_key();
         let fingerprint = head.fingerprint();
         self.checkpoints.record(CheckpointEvent::Track {
@@ -324,6 +300,15 @@ impl Tailer {
                 last_verified: now,
             },
         );
+    }
+
+    /// Reports a file that cannot be opened, once until it can be again:
+    /// discovery finds it anew every round.
+    fn unreadable(&mut self, path: PathBuf, error: &io::Error) {
+        if !self.unreadable.contains(&path) {
+            FileReadFailed { path: &path, error }.emit();
+            self.unreadable.insert(path);
+        }
     }
 
     /// Where a newly found file starts, and whether that is a resumption.
