@@ -10,7 +10,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::event::LogRecord;
 use crate::redact::Redacted;
@@ -38,22 +38,34 @@ pub struct EcsView<'a> {
 impl<'a> EcsView<'a> {
     pub fn new(redacted: &'a Redacted<LogRecord>) -> Self {
         let record = redacted.get();
-        let fields = &record.fields;
-        let (message_key, field_message) = first_str(fields, MESSAGE_KEYS);
-        let (level_key, field_level) = first_str(fields, LEVEL_KEYS);
-        let (trace_key, trace_id) = first_str(fields, TRACE_KEYS);
-        let (span_key, span_id) = first_str(fields, SPAN_KEYS);
-        let message = record.message.as_deref().or(field_message);
-        let level = field_level
+        // One pass over the fields, keeping for each ECS name the candidate
+        // key earliest in its preference list.
+        let mut found: [Option<(usize, &'a str, &'a str)>; 4] = [None; 4];
+        for (key, value) in &record.fields {
+            let Value::String(text) = value else { continue };
+            for (slot, keys) in [MESSAGE_KEYS, LEVEL_KEYS, TRACE_KEYS, SPAN_KEYS]
+                .iter()
+                .enumerate()
+            {
+                if let Some(rank) = keys.iter().position(|k| *k == key) {
+                    if found[slot].is_none_or(|(best, _, _)| rank < best) {
+                        found[slot] = Some((rank, key.as_str(), text.as_str()));
+                    }
+                }
+            }
+        }
+        let key = |slot: usize| found[slot].map(|(_, key, _)| key);
+        let text = |slot: usize| found[slot].map(|(_, _, text)| text);
+        let level = text(1)
             .map(str::to_ascii_lowercase)
             .or_else(|| record.message.as_deref().and_then(level_in_text));
         EcsView {
             record,
-            message,
+            message: record.message.as_deref().or(text(0)),
             level,
-            trace_id,
-            span_id,
-            consumed: [message_key, level_key, trace_key, span_key],
+            trace_id: text(2),
+            span_id: text(3),
+            consumed: [key(0), key(1), key(2), key(3)],
         }
     }
 
@@ -92,13 +104,12 @@ impl<'a> EcsView<'a> {
         }
         out.extend_from_slice(b"| ");
         out.extend_from_slice(self.message.unwrap_or("").as_bytes());
-        let rest: Map<String, Value> = self
-            .other_fields()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if !rest.is_empty() {
-            out.push(b' ');
-            let _ = serde_json::to_writer(&mut *out, &rest);
+        let mut rest = self.other_fields().peekable();
+        if rest.peek().is_some() {
+            out.extend_from_slice(b" ");
+            let mut serializer = serde_json::Serializer::new(&mut *out);
+            // Writing JSON values into a Vec cannot fail.
+            let _ = serializer.collect_map(rest);
         }
         if self.record.truncated {
             out.extend_from_slice(b" [truncated]");
@@ -178,18 +189,6 @@ impl Serialize for EcsView<'_> {
     }
 }
 
-fn first_str<'a>(
-    fields: &'a Map<String, Value>,
-    keys: &[&'static str],
-) -> (Option<&'a str>, Option<&'a str>) {
-    for key in keys {
-        if let Some((k, Value::String(s))) = fields.get_key_value(*key) {
-            return (Some(k.as_str()), Some(s.as_str()));
-        }
-    }
-    (None, None)
-}
-
 /// The level word of a text line (`2024-… INFO 1 --- [main] …`), looked for
 /// among the first few words only, where log layouts put it.
 fn level_in_text(message: &str) -> Option<String> {
@@ -211,7 +210,59 @@ fn rfc3339(time: DateTime<Utc>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::event::Resource;
+    use crate::redact::Redactor;
+
+    fn redacted(fields: Value) -> Redacted<LogRecord> {
+        let mut record = LogRecord::text("", Arc::new(Resource::default()));
+        record.message = None;
+        record.fields = fields.as_object().unwrap().clone();
+        Redactor::builtin().redact(record)
+    }
+
+    fn json(record: &Redacted<LogRecord>) -> Value {
+        let mut out = Vec::new();
+        EcsView::new(record).write_json(&mut out);
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn preferred_keys_take_the_ecs_names_and_others_stay() {
+        let record = redacted(serde_json::json!({
+            "msg": "second choice",
+            "severity": "WARNING",
+            "message": "first choice",
+            "traceId": "4bf92f3577b34da6a3ce929d0e0e4736",
+            "span_id": "00f067aa0ba902b7",
+            "order": 7,
+        }));
+        let doc = json(&record);
+        assert_eq!(doc["message"], "first choice");
+        assert_eq!(doc["log.level"], "warning");
+        assert_eq!(doc["trace.id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(doc["span.id"], "00f067aa0ba902b7");
+        assert_eq!(doc["msg"], "second choice", "a key not moved stays");
+        assert_eq!(doc["order"], 7);
+        assert!(doc.get("traceId").is_none() && doc.get("severity").is_none());
+    }
+
+    #[test]
+    fn agent_metadata_wins_over_a_record_key_of_the_same_name() {
+        let record = redacted(serde_json::json!({"message": "m", "host.name": "spoofed"}));
+        assert_eq!(json(&record)["host.name"], "");
+    }
+
+    #[test]
+    fn text_line_carries_level_message_and_remaining_fields() {
+        let record = redacted(serde_json::json!({"message": "booked", "level": "info", "slot": 3}));
+        let mut out = Vec::new();
+        EcsView::new(&record).write_text(&mut out);
+        let line = String::from_utf8(out).unwrap();
+        assert!(line.ends_with(" INFO  | booked {\"slot\":3}\n"), "{line}");
+    }
 
     #[test]
     fn level_is_found_among_the_first_words() {
