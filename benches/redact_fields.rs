@@ -36,7 +36,7 @@ fn record(index: usize, resource: &Arc<Resource>) -> LogRecord {
         "ecs.version": "8.11",
         "message": format!("claim {index} received"),
     });
-    if index % 4 == 0 {
+    if index.is_multiple_of(4) {
         fields["claim"] = json!({
             "id": format!("c-{index}"),
             "subscriber": {

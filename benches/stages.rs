@@ -123,7 +123,7 @@ fn structured_line(index: usize, rng: &mut Rng) -> String {
 }
 
 fn text_line(index: usize, rng: &mut Rng) -> String {
-    if index % 2 == 0 {
+    if index.is_multiple_of(2) {
         format!(
             "2024-03-05T10:15:30.{:03}Z  INFO 1 --- [ehr-gateway] [nio-8080-exec-{}] c.a.ehr.web.AppointmentController        : Appointment APT-{:08} booked for P-{:06} (ward 4B)",
             index % 1000,
