@@ -95,14 +95,6 @@ impl AllowList {
     }
 }
 
-impl Replacement {
-    fn apply(&self, value: &mut Value) {
-        match self {
-            Replacement::Text(text) => *value = Value::String(text.clone()),
-        }
-    }
-}
-
 /// Removes PHI from records. Immutable once built ([`Redactor::builtin`],
 /// [`Redactor::load`]), so one instance is shared by every pipeline worker.
 pub struct Redactor {

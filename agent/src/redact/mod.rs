@@ -37,6 +37,8 @@ mod engine;
 mod error;
 mod load;
 mod path;
+mod replace;
+pub mod validate;
 pub mod rules;
 
 #[cfg(test)]

@@ -22,6 +22,8 @@
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+pub use super::replace::Replacement;
+
 /// One rule file (a pack): its rules and the operational keys they must spare.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -88,15 +90,6 @@ pub struct FieldRule {
     /// loaded. For `kind: field` they are key paths, written as the walk sees
     /// them (dotted). Required.
     pub examples: Examples,
-}
-
-/// What a matched value becomes.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(untagged, expecting = "a replacement text such as \"[REDACTED]\"")]
-pub enum Replacement {
-    /// A fixed text put in place of the whole value. Must not be empty.
-    /// Example: `"[REDACTED]"`.
-    Text(String),
 }
 
 /// A rule's proof that it does what its description says.
