@@ -5,14 +5,16 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use arc_swap::ArcSwap;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_saphyr::{Location, Spanned};
 use tracing_subscriber::EnvFilter;
 
 use wardwatch::admin::{self, Health};
-use wardwatch::config::{self, LoadedConfig, StdoutConfig, StdoutFormat};
+use wardwatch::config::{self, LoadedConfig, RuleReloader, StdoutConfig, StdoutFormat};
 use wardwatch::enrich::Enricher;
 use wardwatch::sources::logs::LogSourceSettings;
 use wardwatch::topology::{Plan, Topology};
@@ -186,7 +188,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         )?,
         data_dir: loaded.base_dir.join(&config.data_dir),
         enricher: Enricher::new(&config.enrich),
-        redactor: Arc::new(redactor),
+        rules: Arc::new(ArcSwap::from_pointee(redactor)),
         stdout: config.sinks.stdout.as_ref().map(|s| s.format),
         queue_batches: usize::try_from(config.pipeline.queue_batches.value)?,
     };
@@ -194,6 +196,14 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .admin
         .enabled
         .then(|| config.admin.address.value.clone());
+    let rule_paths = config.rule_paths(&loaded.base_dir);
+    let reloader = (!rule_paths.is_empty()).then(|| {
+        let interval = Duration::from_secs(config.redaction.reload_interval_secs.value);
+        (
+            RuleReloader::new(rule_paths, Arc::clone(&plan.rules)),
+            interval,
+        )
+    });
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -201,10 +211,14 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .thread_name("wardwatch-rt")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(plan, admin))
+    runtime.block_on(serve(plan, admin, reloader))
 }
 
-async fn serve(plan: Plan, admin_address: Option<String>) -> anyhow::Result<ExitCode> {
+async fn serve(
+    plan: Plan,
+    admin_address: Option<String>,
+    reloader: Option<(RuleReloader, Duration)>,
+) -> anyhow::Result<ExitCode> {
     use tokio::signal::unix::{signal, SignalKind};
 
     let health = Arc::new(Health::default());
@@ -219,6 +233,20 @@ async fn serve(plan: Plan, admin_address: Option<String>) -> anyhow::Result<Exit
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
 
+    match reloader {
+        Some((reloader, interval)) => {
+            tokio::spawn(reloader.run(interval));
+        }
+        // SIGHUP's default action ends the process: answer it instead.
+        None => {
+            let mut hangup = signal(SignalKind::hangup())?;
+            tokio::spawn(async move {
+                while hangup.recv().await.is_some() {
+                    tracing::info!("SIGHUP: the built-in rules are in force; there are no rule files to reload");
+                }
+            });
+        }
+    }
     let topology = Topology::start(plan, &health, Box::new(std::io::stdout()))?;
     health.mark_started();
     tracing::info!("wardwatch started");

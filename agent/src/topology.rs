@@ -20,11 +20,11 @@ use tokio::sync::mpsc::{channel, Receiver, Sender};
 use tokio::sync::Notify;
 
 use crate::admin::Health;
-use crate::config::StdoutFormat;
+use crate::config::{RulesHandle, StdoutFormat};
 use crate::enrich::Enricher;
 use crate::event::LogRecord;
 use crate::internal_events::QueueDepth;
-use crate::redact::{Redacted, Redactor};
+use crate::redact::Redacted;
 use crate::sinks::{stdout, SinkBatch};
 use crate::sources::logs::{LogBatch, LogSource, LogSourceSettings};
 
@@ -33,7 +33,8 @@ pub struct Plan {
     pub logs: LogSourceSettings,
     pub data_dir: PathBuf,
     pub enricher: Enricher,
-    pub redactor: Arc<Redactor>,
+    /// The rules in force; a reload swaps them between two batches.
+    pub rules: RulesHandle,
     pub stdout: Option<StdoutFormat>,
     pub queue_batches: usize,
 }
@@ -60,7 +61,7 @@ impl Topology {
             logs,
             data_dir,
             enricher,
-            redactor,
+            rules,
             stdout,
             queue_batches,
         } = plan;
@@ -81,7 +82,7 @@ impl Topology {
         let (source_tx, source_rx) = channel(queue_batches);
         let redact = std::thread::Builder::new()
             .name("redact".into())
-            .spawn(move || run_redaction(source_rx, &redactor, &sink_queues))
+            .spawn(move || run_redaction(source_rx, &rules, &sink_queues))
             .context("cannot start the redaction stage")?;
         let shutdown = Arc::new(AtomicBool::new(false));
         let source = LogSource::start(logs, &data_dir, enricher, source_tx, Arc::clone(&shutdown))
@@ -160,7 +161,7 @@ fn spawn_sink(
 /// shared by all sinks.
 fn run_redaction(
     mut input: Receiver<LogBatch>,
-    redactor: &Redactor,
+    rules: &RulesHandle,
     sinks: &[(&'static str, Sender<SinkBatch>)],
 ) {
     while let Some(batch) = input.blocking_recv() {
@@ -169,6 +170,8 @@ fn run_redaction(
             depth: input.len(),
         }
         .emit();
+        // One batch, one set of rules, even if a reload lands meanwhile.
+        let redactor = rules.load();
         let records: Arc<[Redacted<LogRecord>]> = redactor.redact_batch(batch.records).into();
         for ((name, queue), delivery) in sinks.iter().zip(batch.delivery.split(sinks.len())) {
             QueueDepth {

@@ -12,6 +12,7 @@ mod error;
 mod interpolate;
 mod keys;
 mod load;
+mod reload;
 mod schema;
 mod validate;
 
@@ -20,5 +21,6 @@ pub use load::{
     embedded_default, load_embedded_default, load_file, load_file_with_env, load_str,
     load_str_with_env, LoadedConfig, EMBEDDED_DEFAULT_LABEL, EMBEDDED_DEFAULT_TEXT,
 };
+pub use reload::{RuleReloader, RulesHandle};
 pub use schema::*;
 pub use validate::{load_rules, validate_rules};

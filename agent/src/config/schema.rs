@@ -211,7 +211,7 @@ fn default_multiline_timeout_ms() -> Spanned<u64> {
     unspanned(1000)
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedactionConfig {
     /// Rule files, or directories whose `*.yaml` files are all loaded, relative
@@ -220,6 +220,26 @@ pub struct RedactionConfig {
     /// Example: `["/etc/wardwatch/rules"]`.
     #[serde(default)]
     pub rules: Vec<Spanned<PathBuf>>,
+
+    /// How often the rule files are checked for changes, in seconds; a change
+    /// loads them anew and swaps the compiled rules in at once, while a broken
+    /// file keeps the rules in force and reports the error. `0`: only on
+    /// SIGHUP. The built-in pack never changes. Default: `10`.
+    #[serde(default = "default_reload_interval_secs")]
+    pub reload_interval_secs: Spanned<u64>,
+}
+
+impl Default for RedactionConfig {
+    fn default() -> Self {
+        RedactionConfig {
+            rules: Vec::new(),
+            reload_interval_secs: default_reload_interval_secs(),
+        }
+    }
+}
+
+fn default_reload_interval_secs() -> Spanned<u64> {
+    unspanned(10)
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -38,6 +38,11 @@ const POLL_INTERVAL_MS: Range = Range {
     unit: "ms",
     max_meaning: Some("1 minute"),
 };
+const RELOAD_INTERVAL_SECS: Range = Range {
+    allowed: 0..=86_400,
+    unit: "s",
+    max_meaning: Some("1 day"),
+};
 const MULTILINE_TIMEOUT_MS: Range = Range {
     allowed: 1..=60_000,
     unit: "ms",
@@ -207,6 +212,11 @@ impl Checks<'_> {
     }
 
     fn redaction(&mut self, redaction: &RedactionConfig, base_dir: &Path) {
+        self.range(
+            &redaction.reload_interval_secs,
+            "redaction.reload_interval_secs",
+            &RELOAD_INTERVAL_SECS,
+        );
         for (index, rules) in redaction.rules.iter().enumerate() {
             let path = format!("redaction.rules[{index}]");
             let written = &rules.value;
@@ -333,19 +343,22 @@ pub fn load_rules(loaded: &LoadedConfig) -> Result<Redactor, ConfigErrors> {
     if paths.is_empty() {
         return Ok(Redactor::builtin());
     }
-    Redactor::load(&paths).map_err(|errors| {
-        ConfigErrors::sorted(
-            errors
-                .into_iter()
-                .map(|error| ConfigError {
-                    file: error.file.display().to_string(),
-                    line: error.line,
-                    column: error.column,
-                    message: error.message,
-                })
-                .collect(),
-        )
-    })
+    Redactor::load(&paths).map_err(rule_errors)
+}
+
+/// Rule-file errors, reported like config errors.
+pub(super) fn rule_errors(errors: Vec<crate::redact::RuleError>) -> ConfigErrors {
+    ConfigErrors::sorted(
+        errors
+            .into_iter()
+            .map(|error| ConfigError {
+                file: error.file.display().to_string(),
+                line: error.line,
+                column: error.column,
+                message: error.message,
+            })
+            .collect(),
+    )
 }
 
 /// The reason from a regex error, on one line: its syntax errors are drawn

@@ -24,6 +24,11 @@ pub struct StageLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
     pub reason: &'static str,
 }
@@ -46,6 +51,7 @@ pub struct Metrics {
     pub checkpoint_write_errors: Counter,
     pub redactions: Family<RuleLabel, Counter>,
     pub redaction_failures: Family<ReasonLabel, Counter>,
+    pub rule_reloads: Family<OutcomeLabel, Counter>,
     pub records_sent: Family<SinkLabel, Counter>,
     pub bytes_sent: Family<SinkLabel, Counter>,
     pub sink_errors: Family<SinkLabel, Counter>,
@@ -137,6 +143,11 @@ impl Metrics {
             redaction_failures: register!(
                 "redact_failures",
                 "Records masked whole because redaction could not complete (fail closed).",
+                Family::default()
+            ),
+            rule_reloads: register!(
+                "redact_rule_reloads",
+                "Attempts to reload changed rule files, by outcome (ok, error).",
                 Family::default()
             ),
             records_sent: register!(

@@ -13,9 +13,11 @@
 mod logs;
 mod metrics;
 mod redact;
+mod rules;
 mod sinks;
 
 pub use logs::*;
 pub use metrics::{encode_metrics, metrics, Metrics};
 pub use redact::*;
+pub use rules::*;
 pub use sinks::*;
