@@ -13,9 +13,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use serde_saphyr::{Location, Spanned};
 use tracing_subscriber::EnvFilter;
 
+mod redact_stdin;
+
 use wardwatch::admin::{self, Health};
 use wardwatch::config::{self, LoadedConfig, RuleReloader, StdoutConfig, StdoutFormat};
 use wardwatch::enrich::Enricher;
+use wardwatch::redact::Redactor;
 use wardwatch::sources::logs::LogSourceSettings;
 use wardwatch::topology::{Plan, Topology};
 
@@ -50,6 +53,14 @@ enum Command {
     Validate {
         #[arg(long, short)]
         config: PathBuf,
+    },
+    /// Redact standard input line by line with the rules, to try them on
+    /// your own samples: one line out for every line in. JSON-object lines get
+    /// the field rules too.
+    Redact {
+        /// Rule files or directories. Default: the built-in pack.
+        #[arg(long, value_name = "PATH")]
+        rules: Vec<PathBuf>,
     },
     /// Print the version.
     Version,
@@ -103,6 +114,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Validate { config } => validate(&config),
+        Command::Redact { rules } => redact(&rules),
         Command::Run(args) => {
             init_logging(args.log_format);
             match run(args) {
@@ -147,6 +159,43 @@ fn validate(path: &Path) -> ExitCode {
     }
     let _ = writeln!(std::io::stdout(), "{}: ok", path.display());
     ExitCode::SUCCESS
+}
+
+fn redact(rules: &[PathBuf]) -> ExitCode {
+    let redactor = if rules.is_empty() {
+        Redactor::builtin()
+    } else {
+        match Redactor::load(rules) {
+            Ok(redactor) => redactor,
+            Err(errors) => {
+                for error in errors {
+                    let _ = writeln!(std::io::stderr(), "{error}");
+                }
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        }
+    };
+    let stdin = std::io::stdin().lock();
+    let stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    match redact_stdin::run(&redactor, stdin, stdout) {
+        Ok(summary) => {
+            if summary.invalid_utf8 > 0 {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "{} of {} lines had invalid UTF-8, replaced by U+FFFD",
+                    summary.invalid_utf8,
+                    summary.lines
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        // A closed pipe (`| head`) is the reader's choice, not a failure.
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "wardwatch redact: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {

@@ -38,8 +38,8 @@ mod error;
 mod load;
 mod path;
 mod replace;
-pub mod validate;
 pub mod rules;
+pub mod validate;
 
 #[cfg(test)]
 mod naive;
