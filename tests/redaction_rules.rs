@@ -1,9 +1,53 @@
 //! The rule packs in `redaction-rules/` load through the same path an operator's
 //! files take, and broken rule files are reported at their file and line.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::borrow::Cow;
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 use wardwatch::redact::{Redactor, RuleError};
+
+/// Counts the allocations of the current thread, so a test can prove that a
+/// path allocates nothing.
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count_allocation() {
+    // `try_with`: the thread's counter may already be gone while it exits.
+    let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// counter is a thread-local `Cell` whose access does not allocate.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_allocation();
+        // SAFETY: the caller's contract is passed on to `System`.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_allocation();
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
 
 fn rules_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("redaction-rules")
@@ -153,4 +197,37 @@ fn a_single_broken_file_stops_the_load() {
     assert_eq!(errors.len(), 1, "{}", display(&errors));
     assert!(errors[0].message.contains("missing field"), "{}", errors[0]);
     assert_eq!(errors[0].line, 2);
+}
+
+/// Issue 3: text without PHI comes back borrowed, and once the thread's
+/// scratch and automaton caches are warm, redacting it allocates nothing.
+#[test]
+fn issue_3_text_without_phi_allocates_nothing() {
+    let redactor = Redactor::builtin();
+    let clean = [
+        "2024-05-01T12:00:00.123Z INFO [http-nio-8080-exec-1] c.e.ClaimController : claim 4711 received in 12ms",
+        "GET /api/v1/orders/ORD-2024-000123?include=items&page=2 HTTP/1.1 200 5123",
+        "level=info ts=2024-05-01T12:00:00Z caller=scheduler.go:88 msg=\"reconciling pod\" pod=claims-7d9f8b6c5-x2k4p version=1.4.2",
+        "trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7 request 123e4567-e89b-12d3-a456-426614174000",
+        "payload={\\\"orderId\\\":\\\"ORD-2024-000123\\\"} q=a%20b",
+        "",
+    ];
+    for text in clean {
+        assert!(
+            matches!(redactor.redact_text(text), Cow::Borrowed(_)),
+            "{text:?}"
+        );
+    }
+    let before = allocations();
+    for _ in 0..10 {
+        for text in clean {
+            assert!(matches!(redactor.redact_text(text), Cow::Borrowed(_)));
+        }
+    }
+    assert_eq!(allocations() - before, 0, "allocations on the no-PHI path");
+    // A text with PHI allocates its result, and only that.
+    assert!(matches!(
+        redactor.redact_text("ssn 123-45-6789"),
+        Cow::Owned(ref out) if out == "ssn [REDACTED:ssn]"
+    ));
 }

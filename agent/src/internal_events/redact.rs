@@ -27,6 +27,9 @@ pub enum RedactionFailureReason {
     Panic,
     /// The record is too deeply nested to walk safely.
     TooDeep,
+    /// Scanning the record (its text, decoded views and embedded documents)
+    /// would read more than its work budget.
+    Budget,
 }
 
 impl RedactionFailureReason {
@@ -34,6 +37,7 @@ impl RedactionFailureReason {
         match self {
             RedactionFailureReason::Panic => "panic",
             RedactionFailureReason::TooDeep => "too_deep",
+            RedactionFailureReason::Budget => "budget",
         }
     }
 }

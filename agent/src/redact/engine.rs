@@ -1,5 +1,8 @@
 //! The compiled rules and the walk that applies them to records.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::cmp::Ordering;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -7,20 +10,52 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 use super::boundary::Redacted;
+use super::embedded;
 use super::error::{RuleError, RuleProblem};
 use super::path::{split_path, KeyPath, LastKeys, PathPattern};
-use super::rules::{Examples, Replacement};
+use super::replace::PreparedReplacement;
+use super::rules::Examples;
+use super::text::{self, Only, Scratch, TextRule, TextRules};
 use crate::event::LogRecord;
 use crate::internal_events::{RedactionFailed, RedactionFailureReason, RedactionsApplied};
 
 /// The message of a record that could not be redacted and was masked whole.
 pub const REDACTION_FAILED_MARKER: &str = "[REDACTED:redaction-failed]";
 
+/// The rule id reported for a text that could not be scanned.
+const REDACTION_FAILED_ID: &str = "redaction-failed";
+
 /// How many objects and arrays may nest below a record's fields before the
 /// record is masked whole instead of walked. Real log records nest a handful of
 /// levels; the limit bounds the walk's stack use on small worker stacks and is
 /// below serde_json's own parser limit (128), so it is the one that decides.
 pub const MAX_DEPTH: usize = 64;
+
+/// The work budget of one record (or one text given to
+/// [`Redactor::redact_text`]), in bytes read by the text scanner: every text
+/// as written, each decoded view of it, and each JSON document parsed out of
+/// it. A record starts with `BUDGET_FLOOR_BYTES` and earns
+/// `BUDGET_BYTES_PER_BYTE` for every byte of text it carries. Normal records
+/// use a small multiple of their size (a view or two, one nested document);
+/// text built to make the scanner work without end (documents nested in
+/// strings nested in documents, escapes of escapes) runs out of budget and the
+/// record is masked whole and counted (`reason="budget"`): fail closed.
+pub const BUDGET_FLOOR_BYTES: usize = 1 << 20;
+/// See [`BUDGET_FLOOR_BYTES`].
+pub const BUDGET_BYTES_PER_BYTE: usize = 16;
+
+/// A rule's hit in a text: which rule, and the byte span of the text it
+/// replaces. Never the text itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TextHit<'r> {
+    /// The rule's id, or `redaction-failed` (the whole text) when the text
+    /// could not be scanned within its budget.
+    pub rule_id: &'r str,
+    /// Byte offset of the first byte replaced.
+    pub start: usize,
+    /// Byte offset after the last byte replaced.
+    pub end: usize,
+}
 
 /// Where a rule was written, for errors about it (its examples).
 #[derive(Clone, Debug)]
@@ -52,7 +87,7 @@ impl Origin {
 #[derive(Debug)]
 pub(super) struct RuleMeta {
     pub(super) id: Box<str>,
-    pub(super) replacement: Replacement,
+    pub(super) replacement: PreparedReplacement,
     pub(super) origin: Origin,
 }
 
@@ -86,6 +121,10 @@ pub(super) struct AllowList {
 }
 
 impl AllowList {
+    pub(super) fn exempts(&self, path: &[&str]) -> bool {
+        self.exempting(path).is_some()
+    }
+
     /// The allow pattern that exempts `path`, if any.
     fn exempting(&self, path: &[&str]) -> Option<&str> {
         self.patterns
@@ -110,9 +149,123 @@ pub struct Redactor {
     open_tail_matchers: Vec<usize>,
     /// One per loaded file.
     allow: Vec<AllowList>,
+    /// `kind: pattern`, `kind: context` and `kind: hl7` rules.
+    text: TextRules,
+    /// The labels of enabled context rules, for structured keys.
+    structured_labels: StructuredLabels,
+    /// Every key named by a field pattern: a JSON document found in a string
+    /// is only parsed (to let field rules see its structure) if it holds one.
+    field_keys: Option<aho_corasick::AhoCorasick>,
+    /// Where the work budget starts ([`BUDGET_FLOOR_BYTES`]).
+    budget_floor: usize,
+    /// What a byte of text earns ([`BUDGET_BYTES_PER_BYTE`]).
+    budget_per_byte: usize,
     /// A key whose visit panics, to prove that a panic in the walk fails closed.
     #[cfg(test)]
     pub(super) panic_on_key: Option<&'static str>,
+}
+
+/// Context-rule labels, sorted, each with the enabled context rules (indexes
+/// into `TextRules::contexts`, in load order) that name it.
+#[derive(Debug, Default)]
+struct StructuredLabels {
+    labels: Vec<(String, Vec<usize>)>,
+}
+
+impl StructuredLabels {
+    fn new(text: &TextRules) -> StructuredLabels {
+        let mut labels: Vec<(String, Vec<usize>)> = Vec::new();
+        for (index, matcher) in text.contexts.iter().enumerate() {
+            if !matcher.enabled {
+                continue;
+            }
+            for label in &matcher.labels {
+                match labels.iter_mut().find(|(known, _)| known == label) {
+                    Some((_, matchers)) => matchers.push(index),
+                    None => labels.push((label.clone(), vec![index])),
+                }
+            }
+        }
+        labels.sort_by(|a, b| a.0.cmp(&b.0));
+        StructuredLabels { labels }
+    }
+
+    /// The context rules whose label `key` names (ignoring case, `_`, `-`).
+    fn for_key(&self, key: &str) -> &[usize] {
+        match self
+            .labels
+            .binary_search_by(|(label, _)| cmp_normalized(label, key))
+        {
+            Ok(at) => &self.labels[at].1,
+            Err(_) => &[],
+        }
+    }
+}
+
+/// Compares a normalized label with a key as if the key were normalized too.
+fn cmp_normalized(label: &str, key: &str) -> Ordering {
+    let key = key
+        .bytes()
+        .filter(|b| *b != b'_' && *b != b'-')
+        .map(|b| b.to_ascii_lowercase());
+    label.bytes().cmp(key)
+}
+
+thread_local! {
+    /// The text scanner's buffers and automaton caches, one set per thread.
+    static SCRATCH: RefCell<Option<Scratch>> = const { RefCell::new(None) };
+}
+
+/// How far a record may still make the scanner read; see [`BUDGET_FLOOR_BYTES`].
+#[derive(Debug)]
+pub(super) struct Budget {
+    left: usize,
+    per_byte: usize,
+}
+
+impl Budget {
+    fn new(floor: usize, per_byte: usize) -> Budget {
+        Budget {
+            left: floor,
+            per_byte,
+        }
+    }
+
+    fn earn(&mut self, bytes: usize) {
+        self.left = self
+            .left
+            .saturating_add(bytes.saturating_mul(self.per_byte));
+    }
+
+    pub(super) fn spend(&mut self, bytes: usize) -> Result<(), RedactionFailureReason> {
+        match self.left.checked_sub(bytes) {
+            Some(left) => {
+                self.left = left;
+                Ok(())
+            }
+            None => Err(RedactionFailureReason::Budget),
+        }
+    }
+}
+
+/// What one record's redaction works with.
+pub(super) struct Work<'a> {
+    /// Hits per rule index.
+    pub(super) hits: &'a mut [u64],
+    pub(super) scratch: &'a mut Scratch,
+    pub(super) budget: Budget,
+    /// How many JSON documents parsed out of strings enclose the value being
+    /// visited; text inside them earns no budget (it was paid for).
+    pub(super) embedded: usize,
+}
+
+/// What became of a text.
+enum Scanned {
+    Unchanged,
+    /// The result is in `scratch.out`.
+    InScratch,
+    /// Only an embedded document changed; this is the result.
+    Owned(String),
 }
 
 impl fmt::Debug for Redactor {
@@ -128,32 +281,88 @@ impl Redactor {
         rules: Vec<RuleMeta>,
         field_matchers: Vec<FieldMatcher>,
         allow: Vec<AllowList>,
+        text: TextRules,
     ) -> Redactor {
         let field_last_keys = LastKeys::new(field_matchers.iter().flat_map(|m| m.patterns.iter()));
         let open_tail_matchers = (0..field_matchers.len())
             .filter(|&i| field_matchers[i].has_open_tail())
             .collect();
+        let mut keys: Vec<String> = field_matchers
+            .iter()
+            .flat_map(|m| m.patterns.iter())
+            .flat_map(PathPattern::keys)
+            .map(str::to_ascii_lowercase)
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let field_keys = (!keys.is_empty())
+            .then(|| {
+                aho_corasick::AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .build(&keys)
+                    .ok()
+            })
+            .flatten();
+        let structured_labels = StructuredLabels::new(&text);
         Redactor {
             rules,
             field_matchers,
             field_last_keys,
             open_tail_matchers,
             allow,
+            text,
+            structured_labels,
+            field_keys,
+            budget_floor: BUDGET_FLOOR_BYTES,
+            budget_per_byte: BUDGET_BYTES_PER_BYTE,
             #[cfg(test)]
             panic_on_key: None,
         }
     }
 
-    /// The ids of every rule, in the order they are tried.
+    pub(super) fn field_keys_finder(&self) -> Option<&aho_corasick::AhoCorasick> {
+        self.field_keys.as_ref()
+    }
+
+    pub(super) fn is_field_rule(&self, rule: usize) -> bool {
+        self.field_matchers.iter().any(|m| m.rule == rule)
+    }
+
+    /// Sets the budget, to test what happens when it runs out.
+    #[cfg(test)]
+    pub(super) fn with_budget(mut self, floor: usize, per_byte: usize) -> Redactor {
+        self.budget_floor = floor;
+        self.budget_per_byte = per_byte;
+        self
+    }
+
+    fn new_budget(&self) -> Budget {
+        Budget::new(self.budget_floor, self.budget_per_byte)
+    }
+
+    /// The ids of every rule, in load order, disabled rules included.
     pub fn rule_ids(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
         self.rules.iter().map(|rule| &*rule.id)
+    }
+
+    /// Runs `f` with this thread's scratch, made anew if the last one was made
+    /// for other rules or lost to a panic.
+    fn with_scratch<R>(&self, f: impl FnOnce(&mut Scratch) -> R) -> R {
+        let taken = SCRATCH.with(|cell| cell.borrow_mut().take());
+        let mut scratch = match taken {
+            Some(scratch) if self.text.owns(&scratch) => scratch,
+            _ => self.text.new_scratch(),
+        };
+        let result = f(&mut scratch);
+        SCRATCH.with(|cell| *cell.borrow_mut() = Some(scratch));
+        result
     }
 
     /// Redacts one record. Prefer [`redact_batch`](Self::redact_batch) on hot
     /// paths: telemetry is emitted once per call.
     pub fn redact(&self, record: LogRecord) -> Redacted<LogRecord> {
         let mut tally = Tally::new(self.rules.len());
-        let redacted = self.redact_one(record, &mut tally);
+        let redacted = self.with_scratch(|scratch| self.redact_one(record, &mut tally, scratch));
         tally.emit(&self.rules);
         redacted
     }
@@ -162,12 +371,138 @@ impl Redactor {
     /// ([`RedactionsApplied`]) and once per failure reason ([`RedactionFailed`]).
     pub fn redact_batch(&self, records: Vec<LogRecord>) -> Vec<Redacted<LogRecord>> {
         let mut tally = Tally::new(self.rules.len());
-        let redacted = records
-            .into_iter()
-            .map(|record| self.redact_one(record, &mut tally))
-            .collect();
+        let redacted = self.with_scratch(|scratch| {
+            records
+                .into_iter()
+                .map(|record| self.redact_one(record, &mut tally, scratch))
+                .collect()
+        });
         tally.emit(&self.rules);
         redacted
+    }
+
+    /// Redacts one text that is not a record: a URL path or query, a header
+    /// value, a metric label, a span attribute. Every text rule applies, with
+    /// the decoded views and JSON documents found in the text (their field
+    /// rules included); field rules on their own need structure and do not.
+    ///
+    /// Returns the text borrowed, without allocating, when nothing was found.
+    /// Hits are counted on `/metrics` per rule. A text that cannot be scanned
+    /// within its budget, or on which a rule panics, comes back as
+    /// [`REDACTION_FAILED_MARKER`] and is counted as a failure.
+    pub fn redact_text<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        let mut tally = Tally::new(0);
+        let result = self.with_scratch(|scratch| {
+            let mut counts = std::mem::take(&mut scratch.counts);
+            counts.clear();
+            counts.resize(self.rules.len(), 0);
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+                let mut work = Work {
+                    hits: &mut counts,
+                    scratch: &mut *scratch,
+                    budget: self.new_budget(),
+                    embedded: 0,
+                };
+                work.budget.earn(text.len());
+                self.scan_str(text, 0, &mut work)
+            }));
+            let result = match outcome {
+                Ok(Ok(Scanned::Unchanged)) => Ok(Cow::Borrowed(text)),
+                Ok(Ok(Scanned::InScratch)) => Ok(Cow::Owned(std::mem::take(&mut scratch.out))),
+                Ok(Ok(Scanned::Owned(text))) => Ok(Cow::Owned(text)),
+                Ok(Err(reason)) => Err(reason),
+                Err(_panic) => {
+                    *scratch = self.text.new_scratch();
+                    Err(RedactionFailureReason::Panic)
+                }
+            };
+            if result.is_ok() {
+                for (rule, &count) in self.rules.iter().zip(&counts) {
+                    if count > 0 {
+                        RedactionsApplied {
+                            rule_id: &rule.id,
+                            count,
+                        }
+                        .emit();
+                    }
+                }
+            }
+            scratch.counts = counts;
+            result
+        });
+        match result {
+            Ok(text) => text,
+            Err(reason) => {
+                tally.discard_record(reason);
+                tally.emit(&self.rules);
+                Cow::Owned(REDACTION_FAILED_MARKER.to_owned())
+            }
+        }
+    }
+
+    /// Where the text rules hit in `text`, as [`Redactor::redact_text`] would
+    /// replace it: every rule's spans (overlapping spans of different rules
+    /// are all listed; the redactor replaces their union), in the original
+    /// text's byte offsets, sorted. A JSON document inside the text in which
+    /// field rules replaced something is reported as one span per such rule,
+    /// the whole document. Counts nothing. For `wardwatch redact --explain`:
+    /// print the ids and offsets, never the text.
+    pub fn find_in_text(&self, text: &str) -> Vec<TextHit<'_>> {
+        self.with_scratch(|scratch| {
+            let mut counts = vec![0; self.rules.len()];
+            let mut budget = self.new_budget();
+            budget.earn(text.len());
+            let mut work = Work {
+                hits: &mut counts,
+                scratch,
+                budget,
+                embedded: 0,
+            };
+            let mut found = Vec::new();
+            let scanned = self
+                .embedded_json(text, 0, &mut work, Some(&mut found))
+                .and_then(|spliced| {
+                    work.scratch.hits.clear();
+                    if spliced.whole || self.text.none_enabled() {
+                        return Ok(());
+                    }
+                    self.text.find(
+                        text.as_bytes(),
+                        Only::Enabled,
+                        &self.allow,
+                        work.scratch,
+                        &mut work.budget,
+                    )?;
+                    drop_hits_inside(&mut work.scratch.hits, &spliced.in_original);
+                    Ok(())
+                });
+            if scanned.is_err() {
+                return vec![TextHit {
+                    rule_id: REDACTION_FAILED_ID,
+                    start: 0,
+                    end: text.len(),
+                }];
+            }
+            found.extend_from_slice(&work.scratch.hits);
+            text::normalize(text, &mut found);
+            found
+                .into_iter()
+                .map(|hit| TextHit {
+                    rule_id: &self.rules[hit.rule].id,
+                    start: hit.start,
+                    end: hit.end,
+                })
+                .collect()
+        })
+    }
+
+    /// The regular expressions of the enabled text rules, one per line of a
+    /// pattern file for `rg -o -f` (ripgrep's syntax is this crate's): each
+    /// pattern rule's patterns as written, and for context and HL7 rules a
+    /// regex that approximates what they find (key and value; a segment).
+    /// ASCII semantics are made explicit with `(?-u)`.
+    pub fn pattern_sources(&self) -> Vec<String> {
+        self.text.pattern_sources()
     }
 
     /// Runs every rule's examples against the rules as compiled (with their
@@ -211,6 +546,7 @@ impl Redactor {
                 }));
             }
         }
+        checked += self.check_text_examples(&mut errors);
         if errors.is_empty() {
             Ok(checked)
         } else {
@@ -218,17 +554,92 @@ impl Redactor {
         }
     }
 
-    fn redact_one(&self, mut record: LogRecord, tally: &mut Tally) -> Redacted<LogRecord> {
+    /// Runs each text rule alone over its examples: a `match` example must
+    /// get at least one hit of the rule, a `no_match` example none.
+    fn check_text_examples(&self, errors: &mut Vec<RuleError>) -> usize {
+        let mut checked = 0;
+        let rules = self
+            .text
+            .patterns
+            .iter()
+            .map(|m| (m.rule, &m.examples))
+            .chain(self.text.contexts.iter().map(|m| (m.rule, &m.examples)))
+            .chain(self.text.hl7.iter().map(|m| (m.rule, &m.examples)));
+        for (rule, examples) in rules {
+            let Some(text_rule) = self.text.text_rule(rule) else {
+                continue;
+            };
+            let meta = &self.rules[rule];
+            for (index, example) in examples.matching.iter().enumerate() {
+                checked += 1;
+                if self.example_hits(text_rule, example) == 0 {
+                    errors.push(meta.origin.error(RuleProblem::ExampleNotMatched {
+                        rule_id: meta.id.to_string(),
+                        index,
+                        example: example.clone(),
+                        why: String::new(),
+                    }));
+                }
+            }
+            for (index, example) in examples.no_match.iter().enumerate() {
+                checked += 1;
+                let hits = self.example_hits(text_rule, example);
+                if hits > 0 {
+                    errors.push(meta.origin.error(RuleProblem::ExampleMatched {
+                        rule_id: meta.id.to_string(),
+                        index,
+                        example: example.clone(),
+                        why: format!(" ({hits} hits)"),
+                    }));
+                }
+            }
+        }
+        checked
+    }
+
+    fn example_hits(&self, rule: TextRule, example: &str) -> usize {
+        self.with_scratch(|scratch| {
+            scratch.hits.clear();
+            let mut budget = Budget::new(usize::MAX, 0);
+            let found = self.text.find(
+                example.as_bytes(),
+                Only::Rule(rule),
+                &self.allow,
+                scratch,
+                &mut budget,
+            );
+            debug_assert!(found.is_ok(), "examples have no budget");
+            scratch.hits.len()
+        })
+    }
+
+    fn redact_one(
+        &self,
+        mut record: LogRecord,
+        tally: &mut Tally,
+        scratch: &mut Scratch,
+    ) -> Redacted<LogRecord> {
         let hits = &mut tally.record;
         // Unwind safety: after a panic the half-walked record is read only for
-        // its timestamp, stream and resource (never its content), and its hits
-        // are discarded, so no broken state is observed.
-        let outcome =
-            panic::catch_unwind(AssertUnwindSafe(|| self.redact_in_place(&mut record, hits)));
+        // its timestamp, stream and resource (never its content), its hits
+        // are discarded, and the scratch is replaced, so no broken state is
+        // observed.
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut work = Work {
+                hits,
+                scratch: &mut *scratch,
+                budget: self.new_budget(),
+                embedded: 0,
+            };
+            self.redact_in_place(&mut record, &mut work)
+        }));
         let failure = match outcome {
             Ok(Ok(())) => None,
             Ok(Err(reason)) => Some(reason),
-            Err(_panic) => Some(RedactionFailureReason::Panic),
+            Err(_panic) => {
+                *scratch = self.text.new_scratch();
+                Some(RedactionFailureReason::Panic)
+            }
         };
         match failure {
             None => {
@@ -245,25 +656,28 @@ impl Redactor {
     fn redact_in_place(
         &self,
         record: &mut LogRecord,
-        hits: &mut [u64],
+        work: &mut Work<'_>,
     ) -> Result<(), RedactionFailureReason> {
         if let Some(message) = record.message.as_mut() {
-            self.scan_text(message, hits);
+            self.scan_text(message, 0, work)?;
         }
         let mut path = KeyPath::with_capacity(16);
-        self.walk_object(&mut record.fields, &mut path, 0, hits)
+        self.walk_object(&mut record.fields, &mut path, 0, work)
     }
 
     /// Field rules are decided top-down: the first rule whose pattern matches a
     /// member's path (and that its file's allow-list does not exempt) replaces the
     /// whole value, and nothing below it is visited. So a `patient` object goes
     /// as one value however it is shaped, and no rule below it can half-keep it.
-    fn walk_object<'v>(
+    /// Then a string or number whose own key names a context rule's label is
+    /// that rule's to take ("keys included in the decision"); anything else is
+    /// descended into, and strings are scanned as text.
+    pub(super) fn walk_object<'v>(
         &self,
         object: &'v mut Map<String, Value>,
         path: &mut KeyPath<'v>,
         depth: usize,
-        hits: &mut [u64],
+        work: &mut Work<'_>,
     ) -> Result<(), RedactionFailureReason> {
         for (key, value) in object.iter_mut() {
             #[cfg(test)]
@@ -275,30 +689,31 @@ impl Redactor {
                 None
             } else {
                 self.field_rule_for(path.segments())
+                    .or_else(|| self.context_rule_for(path.segments(), value, work))
             };
             match rule {
                 Some(rule) => {
                     self.rules[rule].replacement.apply(value);
-                    hits[rule] += 1;
+                    work.hits[rule] += 1;
                 }
-                None => self.descend(value, path, depth, hits)?,
+                None => self.descend(value, path, depth, work)?,
             }
             path.leave(entered);
         }
         Ok(())
     }
 
-    fn descend<'v>(
+    pub(super) fn descend<'v>(
         &self,
         value: &'v mut Value,
         path: &mut KeyPath<'v>,
         depth: usize,
-        hits: &mut [u64],
+        work: &mut Work<'_>,
     ) -> Result<(), RedactionFailureReason> {
         match value {
             Value::Object(object) => {
                 let depth = deeper(depth)?;
-                self.walk_object(object, path, depth, hits)
+                self.walk_object(object, path, depth, work)
             }
             // Array levels are transparent: every item has the array's path,
             // which no field rule matched, so items are only descended into.
@@ -306,14 +721,98 @@ impl Redactor {
                 let depth = deeper(depth)?;
                 items
                     .iter_mut()
-                    .try_for_each(|item| self.descend(item, path, depth, hits))
+                    .try_for_each(|item| self.descend(item, path, depth, work))
             }
-            Value::String(text) => {
-                self.scan_text(text, hits);
-                Ok(())
-            }
+            Value::String(text) => self.scan_text(text, depth, work),
             Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
         }
+    }
+
+    /// The context rule that takes the string or number at `path` because its
+    /// last key names the rule's label, if any.
+    fn context_rule_for(&self, path: &[&str], value: &Value, work: &mut Work<'_>) -> Option<usize> {
+        let key = path.last()?;
+        let matchers = self.structured_labels.for_key(key);
+        if matchers.is_empty() {
+            return None;
+        }
+        let number;
+        let text = match value {
+            Value::String(text) => text.as_str(),
+            Value::Number(n) => {
+                number = n.to_string();
+                number.as_str()
+            }
+            _ => return None,
+        };
+        matchers.iter().find_map(|&index| {
+            let matcher = &self.text.contexts[index];
+            let allowed = self.allow[matcher.pack].exempts(path);
+            (!allowed && matcher.takes_value(text, work.scratch)).then_some(matcher.rule)
+        })
+    }
+
+    /// Scans a string of a record (its message, or a string value) in place.
+    fn scan_text(
+        &self,
+        text: &mut String,
+        depth: usize,
+        work: &mut Work<'_>,
+    ) -> Result<(), RedactionFailureReason> {
+        if work.embedded == 0 {
+            work.budget.earn(text.len());
+        }
+        match self.scan_str(text, depth, work)? {
+            Scanned::Unchanged => {}
+            // The old text's buffer becomes the next output buffer.
+            Scanned::InScratch => std::mem::swap(text, &mut work.scratch.out),
+            Scanned::Owned(new) => *text = new,
+        }
+        Ok(())
+    }
+
+    /// The whole text pipeline over one text: JSON documents inside it
+    /// (redacted as records, field rules included), then every text rule over
+    /// it and its decoded views, hits merged and replaced once.
+    fn scan_str(
+        &self,
+        text: &str,
+        depth: usize,
+        work: &mut Work<'_>,
+    ) -> Result<Scanned, RedactionFailureReason> {
+        let spliced = self.embedded_json(text, depth, work, None)?;
+        let current = spliced.text.as_deref().unwrap_or(text);
+        let unchanged =
+            |spliced: embedded::Spliced| spliced.text.map_or(Scanned::Unchanged, Scanned::Owned);
+        // A text that is one JSON document was decided by the walk, with its
+        // structure; the text rules would only second-guess it.
+        if self.text.none_enabled() || spliced.whole {
+            return Ok(unchanged(spliced));
+        }
+        work.scratch.hits.clear();
+        self.text.find(
+            current.as_bytes(),
+            Only::Enabled,
+            &self.allow,
+            work.scratch,
+            &mut work.budget,
+        )?;
+        drop_hits_inside(&mut work.scratch.hits, &spliced.documents);
+        if work.scratch.hits.is_empty() {
+            return Ok(unchanged(spliced));
+        }
+        let scratch = &mut *work.scratch;
+        text::normalize(current, &mut scratch.hits);
+        let hits = &mut *work.hits;
+        text::render(
+            current,
+            &scratch.hits,
+            &mut scratch.rules_in_union,
+            &mut scratch.out,
+            &mut |rule, matched, out| self.rules[rule].replacement.render(matched, out),
+            &mut |rule| hits[rule] += 1,
+        );
+        Ok(Scanned::InScratch)
     }
 
     /// The rule that replaces the value at `path`: the first, in load order,
@@ -335,11 +834,6 @@ impl Redactor {
         };
         found.map(|matcher| matcher.rule)
     }
-
-    /// Where text-scanning rules (`kind: pattern`, `kind: context`) will run: over
-    /// `record.message` and every string value that no field rule replaced,
-    /// counting into the same `hits`. Field rules never look at text.
-    fn scan_text(&self, _text: &mut String, _hits: &mut [u64]) {}
 }
 
 /// What one field rule does to the value at an example's path. The walk is
@@ -370,12 +864,24 @@ fn verdict<'a>(matcher: &FieldMatcher, allow: &'a AllowList, path: &[&str]) -> V
     exempt.map_or(Verdict::Untouched, |by| Verdict::Exempt { by })
 }
 
-fn deeper(depth: usize) -> Result<usize, RedactionFailureReason> {
+pub(super) fn deeper(depth: usize) -> Result<usize, RedactionFailureReason> {
     if depth >= MAX_DEPTH {
         Err(RedactionFailureReason::TooDeep)
     } else {
         Ok(depth + 1)
     }
+}
+
+/// Drops the hits that lie inside a walked document.
+fn drop_hits_inside(hits: &mut Vec<text::Hit>, documents: &[(usize, usize)]) {
+    if documents.is_empty() {
+        return;
+    }
+    hits.retain(|hit| {
+        !documents
+            .iter()
+            .any(|&(start, end)| start <= hit.start && hit.end <= end)
+    });
 }
 
 /// What ships in place of a record that could not be redacted: where and when
@@ -400,6 +906,7 @@ struct Tally {
     record: Vec<u64>,
     panics: u64,
     too_deep: u64,
+    over_budget: u64,
 }
 
 impl Tally {
@@ -409,6 +916,7 @@ impl Tally {
             record: vec![0; rules],
             panics: 0,
             too_deep: 0,
+            over_budget: 0,
         }
     }
 
@@ -423,6 +931,7 @@ impl Tally {
         match reason {
             RedactionFailureReason::Panic => self.panics += 1,
             RedactionFailureReason::TooDeep => self.too_deep += 1,
+            RedactionFailureReason::Budget => self.over_budget += 1,
         }
     }
 
@@ -439,6 +948,7 @@ impl Tally {
         for (reason, records) in [
             (RedactionFailureReason::Panic, self.panics),
             (RedactionFailureReason::TooDeep, self.too_deep),
+            (RedactionFailureReason::Budget, self.over_budget),
         ] {
             if records > 0 {
                 RedactionFailed { reason, records }.emit();

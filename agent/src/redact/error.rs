@@ -64,8 +64,26 @@ pub(super) enum RuleProblem {
     EmptyPaths { rule_id: String },
     #[error("rule {rule_id}: `examples.match` is empty; every rule must show what it matches")]
     NoMatchExamples { rule_id: String },
-    #[error("rule {rule_id}: `replacement` text is empty")]
-    EmptyReplacement { rule_id: String },
+    /// A replacement that cannot be prepared; the message names no secret.
+    #[error("{0}")]
+    Replacement(String),
+    #[error("rule {rule_id}: `{list}` is empty; the rule needs at least one")]
+    EmptyList { rule_id: String, list: &'static str },
+    #[error("bad regular expression {pattern:?}: {reason}")]
+    BadRegex { pattern: String, reason: String },
+    #[error("pattern {pattern:?} {reason}")]
+    UnusablePattern {
+        pattern: String,
+        reason: &'static str,
+    },
+    #[error("bad label {label:?}: labels are 1 to 64 of A-Z, a-z, 0-9, `_`, `-`, with at least one letter or digit")]
+    BadLabel { label: String },
+    #[error("bad HL7 segment {segment:?}: three of A-Z and 0-9, not MSH")]
+    BadSegment { segment: String },
+    #[error("bad HL7 field number {field}: fields are numbered from 1 to 999")]
+    BadField { field: u16 },
+    #[error("the text rules together do not compile into one automaton: {0}")]
+    TextRulesTooLarge(String),
     #[error("bad key-path pattern {pattern:?}: {reason}")]
     BadPathPattern {
         pattern: String,

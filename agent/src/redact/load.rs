@@ -7,17 +7,48 @@ use std::path::{Path, PathBuf};
 
 use serde_saphyr::{DefaultMessageFormatter, Location, MessageFormatter};
 
+use memchr::memmem;
+
 use super::engine::{AllowList, FieldMatcher, Origin, Redactor, RuleMeta};
 use super::error::{RuleError, RuleProblem};
 use super::path::PathPattern;
-use super::rules::{FieldRule, Replacement, RulePack, RuleSpec};
+use super::replace::PreparedReplacement;
+use super::rules::{ContextRule, FieldRule, Hl7Rule, PatternRule, Replacement, RulePack, RuleSpec};
+use super::text::{self, ContextMatcher, Hl7Matcher, PatternMatcher, TextRules};
 
 /// The packs shipped with the agent, embedded at build time: the one list of
-/// them (a test checks it names every `*.yaml` in `redaction-rules/`).
-pub(super) const BUILTIN_PACKS: &[(&str, &str)] = &[(
-    "redaction-rules/structured-fields.yaml",
-    include_str!("../../../redaction-rules/structured-fields.yaml"),
-)];
+/// them (a test checks it names every `*.yaml` in `redaction-rules/`), in the
+/// order a directory of them loads (by name).
+pub(super) const BUILTIN_PACKS: &[(&str, &str)] = &[
+    (
+        "redaction-rules/clinician.yaml",
+        include_str!("../../../redaction-rules/clinician.yaml"),
+    ),
+    (
+        "redaction-rules/contact.yaml",
+        include_str!("../../../redaction-rules/contact.yaml"),
+    ),
+    (
+        "redaction-rules/hl7.yaml",
+        include_str!("../../../redaction-rules/hl7.yaml"),
+    ),
+    (
+        "redaction-rules/identifiers.yaml",
+        include_str!("../../../redaction-rules/identifiers.yaml"),
+    ),
+    (
+        "redaction-rules/names-and-dates.yaml",
+        include_str!("../../../redaction-rules/names-and-dates.yaml"),
+    ),
+    (
+        "redaction-rules/network.yaml",
+        include_str!("../../../redaction-rules/network.yaml"),
+    ),
+    (
+        "redaction-rules/structured-fields.yaml",
+        include_str!("../../../redaction-rules/structured-fields.yaml"),
+    ),
+];
 
 /// The id of the marker that replaces records that could not be redacted.
 const RESERVED_RULE_ID: &str = "redaction-failed";
@@ -127,8 +158,16 @@ fn compile(sources: Vec<Source>, mut errors: Vec<RuleError>) -> Result<Redactor,
         let file = sources.first().map_or(Path::new(""), |s| s.file.as_path());
         errors.push(unplaced(file, RuleProblem::NoRules));
     }
+    let text = match TextRules::new(builder.patterns, builder.contexts, builder.hl7) {
+        Ok(text) => text,
+        Err(reason) => {
+            let file = sources.first().map_or(Path::new(""), |s| s.file.as_path());
+            errors.push(unplaced(file, RuleProblem::TextRulesTooLarge(reason)));
+            TextRules::new(Vec::new(), Vec::new(), Vec::new()).expect("no rules compile")
+        }
+    };
     // Examples run even when other rules failed, so one load reports everything.
-    let redactor = Redactor::new(builder.rules, builder.field_matchers, builder.allow);
+    let redactor = Redactor::new(builder.rules, builder.field_matchers, builder.allow, text);
     if let Err(example_errors) = redactor.check_examples() {
         errors.extend(example_errors);
     }
@@ -151,6 +190,9 @@ pub(super) fn parse_pack(text: &str) -> Result<RulePack, serde_saphyr::Error> {
 struct Builder {
     rules: Vec<RuleMeta>,
     field_matchers: Vec<FieldMatcher>,
+    patterns: Vec<PatternMatcher>,
+    contexts: Vec<ContextMatcher>,
+    hl7: Vec<Hl7Matcher>,
     allow: Vec<AllowList>,
     /// Every id seen, valid rule or not, and where it was first written.
     ids: HashMap<String, Origin>,
@@ -182,17 +224,32 @@ impl Builder {
                 errors.push(origin.error(problem));
             }
             let rule_index = self.rules.len();
-            match rule.value {
-                RuleSpec::Field(field) => {
-                    match compile_field_rule(field, rule_index, pack_index, origin.clone()) {
-                        Ok((meta, matcher)) if usable => {
-                            self.rules.push(meta);
-                            self.field_matchers.push(matcher);
-                        }
-                        Ok(_) => {}
-                        Err(problem) => errors.push(origin.error(problem)),
+            let compiled = match rule.value {
+                RuleSpec::Field(rule) => {
+                    compile_field_rule(rule, rule_index, pack_index, origin.clone())
+                        .map(|(meta, matcher)| (meta, Compiled::Field(matcher)))
+                }
+                RuleSpec::Pattern(rule) => compile_pattern_rule(rule, rule_index, origin.clone())
+                    .map(|(meta, matcher)| (meta, Compiled::Pattern(matcher))),
+                RuleSpec::Context(rule) => {
+                    compile_context_rule(rule, rule_index, pack_index, origin.clone())
+                        .map(|(meta, matcher)| (meta, Compiled::Context(matcher)))
+                }
+                RuleSpec::Hl7(rule) => compile_hl7_rule(rule, rule_index, origin.clone())
+                    .map(|(meta, matcher)| (meta, Compiled::Hl7(matcher))),
+            };
+            match compiled {
+                Ok((meta, matcher)) if usable => {
+                    self.rules.push(meta);
+                    match matcher {
+                        Compiled::Field(m) => self.field_matchers.push(m),
+                        Compiled::Pattern(m) => self.patterns.push(m),
+                        Compiled::Context(m) => self.contexts.push(m),
+                        Compiled::Hl7(m) => self.hl7.push(m),
                     }
                 }
+                Ok(_) => {}
+                Err(problem) => errors.push(origin.error(problem)),
             }
         }
     }
@@ -213,6 +270,13 @@ impl Builder {
         self.ids.insert(id.to_owned(), origin.clone());
         Ok(())
     }
+}
+
+enum Compiled {
+    Field(FieldMatcher),
+    Pattern(PatternMatcher),
+    Context(ContextMatcher),
+    Hl7(Hl7Matcher),
 }
 
 /// Ids become metric labels and replacement text, so they are kept to a small,
@@ -243,13 +307,7 @@ fn compile_field_rule(
     if rule.examples.matching.is_empty() {
         return Err(RuleProblem::NoMatchExamples { rule_id: rule.id });
     }
-    let replacement = match rule.replacement {
-        Some(Replacement::Text(text)) if text.is_empty() => {
-            return Err(RuleProblem::EmptyReplacement { rule_id: rule.id })
-        }
-        Some(replacement) => replacement,
-        None => Replacement::Text(format!("[REDACTED:{}]", rule.id)),
-    };
+    let replacement = replacement_or_default(rule.replacement, &rule.id)?;
     let patterns = rule
         .paths
         .iter()
@@ -265,6 +323,169 @@ fn compile_field_rule(
             rule: rule_index,
             pack,
             patterns,
+            examples: rule.examples,
+        },
+    ))
+}
+
+/// The rule's replacement prepared (a hash key read), or `[REDACTED:<id>]`.
+fn replacement_or_default(
+    replacement: Option<Replacement>,
+    rule_id: &str,
+) -> Result<PreparedReplacement, RuleProblem> {
+    match replacement {
+        Some(replacement) => replacement
+            .prepare(rule_id)
+            .map_err(|message| in_rule(rule_id)(RuleProblem::Replacement(message))),
+        None => Ok(PreparedReplacement::default_for(rule_id)),
+    }
+}
+
+fn in_rule(rule_id: &str) -> impl Fn(RuleProblem) -> RuleProblem + '_ {
+    move |problem| RuleProblem::InRule {
+        rule_id: rule_id.to_owned(),
+        problem: Box::new(problem),
+    }
+}
+
+fn empty_list(rule_id: &str, list: &'static str) -> RuleProblem {
+    RuleProblem::EmptyList {
+        rule_id: rule_id.to_owned(),
+        list,
+    }
+}
+
+fn compile_pattern_rule(
+    rule: PatternRule,
+    rule_index: usize,
+    origin: Origin,
+) -> Result<(RuleMeta, PatternMatcher), RuleProblem> {
+    if rule.patterns.is_empty() {
+        return Err(empty_list(&rule.id, "patterns"));
+    }
+    if rule.examples.matching.is_empty() {
+        return Err(RuleProblem::NoMatchExamples { rule_id: rule.id });
+    }
+    let replacement = replacement_or_default(rule.replacement, &rule.id)?;
+    let mut regexes = Vec::new();
+    let mut needs = Vec::new();
+    for pattern in &rule.patterns {
+        let (re, need) = text::compile(pattern).map_err(in_rule(&rule.id))?;
+        regexes.push(re);
+        needs.push(need);
+    }
+    Ok((
+        RuleMeta {
+            id: rule.id.into(),
+            replacement,
+            origin,
+        },
+        PatternMatcher {
+            rule: rule_index,
+            sources: rule.patterns,
+            regexes,
+            needs,
+            validator: rule.validator,
+            enabled: rule.enabled,
+            examples: rule.examples,
+        },
+    ))
+}
+
+fn compile_context_rule(
+    rule: ContextRule,
+    rule_index: usize,
+    pack: usize,
+    origin: Origin,
+) -> Result<(RuleMeta, ContextMatcher), RuleProblem> {
+    if rule.keys.is_empty() {
+        return Err(empty_list(&rule.id, "keys"));
+    }
+    if rule.examples.matching.is_empty() {
+        return Err(RuleProblem::NoMatchExamples { rule_id: rule.id });
+    }
+    let replacement = replacement_or_default(rule.replacement, &rule.id)?;
+    let mut labels = Vec::new();
+    let mut words = Vec::new();
+    for key in &rule.keys {
+        let label = text::normalize_label(key)
+            .ok_or_else(|| in_rule(&rule.id)(RuleProblem::BadLabel { label: key.clone() }))?;
+        labels.push(label);
+        words.push(text::label_words(key));
+    }
+    labels.sort();
+    labels.dedup();
+    let key_source = text::key_regex(&words);
+    let (key, key_need) = text::compile(&key_source).map_err(in_rule(&rule.id))?;
+    let value = match &rule.value {
+        Some(value) => Some(text::compile_value(value).map_err(in_rule(&rule.id))?),
+        None => None,
+    };
+    Ok((
+        RuleMeta {
+            id: rule.id.into(),
+            replacement,
+            origin,
+        },
+        ContextMatcher {
+            rule: rule_index,
+            pack,
+            labels,
+            key_source,
+            key,
+            key_need,
+            value_source: rule.value,
+            value,
+            extent: rule.value_extent,
+            validator: rule.validator,
+            enabled: rule.enabled,
+            examples: rule.examples,
+        },
+    ))
+}
+
+fn compile_hl7_rule(
+    rule: Hl7Rule,
+    rule_index: usize,
+    origin: Origin,
+) -> Result<(RuleMeta, Hl7Matcher), RuleProblem> {
+    let segment_ok = rule.segment.len() == 3
+        && rule
+            .segment
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && rule.segment != "MSH";
+    if !segment_ok {
+        return Err(in_rule(&rule.id)(RuleProblem::BadSegment {
+            segment: rule.segment,
+        }));
+    }
+    if rule.fields.is_empty() {
+        return Err(empty_list(&rule.id, "fields"));
+    }
+    if let Some(&field) = rule.fields.iter().find(|&&f| f == 0 || f > 999) {
+        return Err(in_rule(&rule.id)(RuleProblem::BadField { field }));
+    }
+    if rule.examples.matching.is_empty() {
+        return Err(RuleProblem::NoMatchExamples { rule_id: rule.id });
+    }
+    let replacement = replacement_or_default(rule.replacement, &rule.id)?;
+    let mut fields = rule.fields;
+    fields.sort_unstable();
+    fields.dedup();
+    let finder = memmem::Finder::new(rule.segment.as_bytes()).into_owned();
+    Ok((
+        RuleMeta {
+            id: rule.id.into(),
+            replacement,
+            origin,
+        },
+        Hl7Matcher {
+            rule: rule_index,
+            segment: rule.segment,
+            finder,
+            fields,
+            enabled: rule.enabled,
             examples: rule.examples,
         },
     ))

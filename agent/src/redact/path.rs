@@ -105,6 +105,14 @@ impl PathPattern {
 }
 
 impl PathPattern {
+    /// Every key the pattern names (not its `*`s).
+    pub(super) fn keys(&self) -> impl Iterator<Item = &str> + '_ {
+        self.segments.iter().filter_map(|segment| match segment {
+            Segment::Key(key) => Some(&**key),
+            Segment::Any => None,
+        })
+    }
+
     /// The key a path must end in to match, unless the pattern ends in `*`.
     pub(super) fn last_key(&self) -> Option<&str> {
         match self.segments.last() {

@@ -18,11 +18,46 @@
 //! Key paths and their patterns are described in the `redact` module's notes:
 //! keys joined with `.`, arrays transparent, ASCII case-insensitive, `*` for zero
 //! or more whole segments.
+//!
+//! Text kinds look at text (a record's message, every string value, and what
+//! [`Redactor::redact_text`](super::Redactor::redact_text) is given):
+//!
+//! ```yaml
+//! rules:
+//!   - id: ssn-dashed
+//!     description: Social Security numbers written 123-45-6789
+//!     kind: pattern
+//!     patterns: ['\b\d{3}-\d{2}-\d{4}\b']
+//!     validator: ssn
+//!     examples:
+//!       match: ["ssn 123-45-6789 on file"]
+//!       no_match: ["order ORD-2024-000123"]
+//!   - id: ssn-in-context
+//!     description: any value labelled as an SSN
+//!     kind: context
+//!     keys: [ssn, social_security_number]
+//!     examples:
+//!       match: ["ssn=123456789", '{"SSN": "123 45 6789"}']
+//!   - id: hl7-pid
+//!     description: patient identification segment of HL7 v2 messages
+//!     kind: hl7
+//!     segment: PID
+//!     fields: [3, 5, 7, 11, 13, 19]
+//!     examples:
+//!       match: ["MSH|^~\\&|A|B\rPID|1||123^^^MRN||Doe^John"]
+//! ```
+//!
+//! For text kinds, a `match` example is a text in which the rule, run alone,
+//! must replace something, and a `no_match` example one in which it must not.
+//! Examples are run as the redactor runs text: encoded views included (a
+//! `%40` is seen as `@`), so an example may show an encoding the rule must see
+//! through.
 
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 pub use super::replace::Replacement;
+pub use super::validate::Validator;
 
 /// One rule file (a pack): its rules and the operational keys they must spare.
 #[derive(Debug, Deserialize)]
@@ -51,14 +86,28 @@ pub enum RuleSpec {
     /// `kind: field`: replaces whole values found at matching key paths of a
     /// record's structured fields.
     Field(FieldRule),
+    /// `kind: pattern`: replaces what a regular expression finds in text.
+    Pattern(PatternRule),
+    /// `kind: context`: replaces the value written after a labelled key
+    /// (`ssn=…`, `"dob": "…"`), and a structured value whose own key is a label.
+    Context(ContextRule),
+    /// `kind: hl7`: replaces fields of one segment of HL7 v2 messages in text.
+    Hl7(Hl7Rule),
 }
 
 impl RuleSpec {
     pub fn id(&self) -> &str {
         match self {
             RuleSpec::Field(rule) => &rule.id,
+            RuleSpec::Pattern(rule) => &rule.id,
+            RuleSpec::Context(rule) => &rule.id,
+            RuleSpec::Hl7(rule) => &rule.id,
         }
     }
+}
+
+fn enabled_by_default() -> bool {
+    true
 }
 
 /// A rule of `kind: field`.
@@ -106,4 +155,163 @@ pub struct Examples {
     /// Example: `no_match: ["ssn_checked_at", "service.name"]`.
     #[serde(default)]
     pub no_match: Vec<String>,
+}
+
+/// A rule of `kind: pattern`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatternRule {
+    /// As for `kind: field`: the rule's name in metrics and in the default
+    /// replacement. Required. Example: `ssn-dashed`.
+    pub id: String,
+
+    /// What the rule removes and which standard asks for it. Required;
+    /// documentation only.
+    pub description: String,
+
+    /// Regular expressions in the syntax of the `regex` crate, each searched
+    /// on its own (a match of one never hides a match of another). At least
+    /// one. They are compiled with ASCII semantics: `\d`, `\w`, `\s` and `\b`
+    /// are ASCII classes and boundaries, `(?i)` folds ASCII case only, and
+    /// non-ASCII text never slows the automaton down. A pattern must not match
+    /// the empty text and must have a bounded length (write `{1,64}`, not `+`):
+    /// the bound is what lets the engine confirm a candidate in a window.
+    /// Example: `['\b\d{3}-\d{2}-\d{4}\b']`.
+    pub patterns: Vec<String>,
+
+    /// A check every match must also pass (check digits, reserved ranges),
+    /// given the matched text with its separators. Default: none.
+    /// Example: `validator: luhn`.
+    #[serde(default)]
+    pub validator: Option<Validator>,
+
+    /// What a match becomes. Default: the text `[REDACTED:<rule id>]`.
+    #[serde(default)]
+    pub replacement: Option<Replacement>,
+
+    /// `false` ships the rule without applying it (an opt-in rule): its
+    /// examples are still checked, so enabling it is a one-word change in a
+    /// copy of the pack. Default: `true`.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+
+    /// Texts the rule must fire in (`match`, at least one) and must not fire in
+    /// (`no_match`). Required.
+    pub examples: Examples,
+}
+
+/// How far an unquoted value after a labelled key reaches. A quoted value
+/// (`"…"`, `'…'`, `\"…\"`) always reaches its closing quote, whatever this says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueExtent {
+    /// To the next space, tab, line break, or one of `& , ; " } ] ) | < > \`.
+    /// For identifiers, numbers and dates written without spaces.
+    #[default]
+    Token,
+    /// Words separated by spaces, up to a line break, one of `& , ; " } ] | < > \`,
+    /// or the next `key=` / `key:`. For names: `name=John Smith dob=…` takes
+    /// `John Smith`.
+    Phrase,
+    /// As `phrase`, but commas do not stop it. For street addresses:
+    /// `address: 1 Main St, Springfield IL`.
+    Line,
+}
+
+/// A rule of `kind: context`.
+///
+/// A key is the text before `=` or `:` (quotes and spaces around it allowed),
+/// as in `key=value`, `key: value`, `"key":"value"`, `"key": 123`,
+/// `key="quoted value"`, logfmt, a URL query (`?key=…&`), JSON escaped inside a
+/// string (`\"key\":\"value\"`), and, through the decoded views, url-encoded
+/// text (`key%3Dvalue`). A key names a label when its last `.`-separated
+/// segment is the label's words, ASCII case ignored, with `_`, `-` or nothing
+/// at each break between words (a `_`, a `-`, or a lower-case letter followed
+/// by an upper-case one): the label `first_name` matches `first_name`,
+/// `firstName`, `FIRST-NAME`, `firstname`, `patient.firstname` and the HTTP
+/// header `X-First-Name` (an `X-` prefix is ignored), but not
+/// `first_name_hash` or `alt-first-name`. A dotted key that the file's `allow`
+/// list exempts (`service.name` against `*.service.name`) is spared.
+///
+/// In structured records, a string or number whose own key (the last path
+/// segment) names a label is replaced whole, after the field rules had their
+/// turn and under the same allow list; there the key and the label are
+/// compared with every `_` and `-` dropped.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextRule {
+    /// As for `kind: field`. Required. Example: `ssn-in-context`.
+    pub id: String,
+
+    /// What the rule removes and which standard asks for it. Required.
+    pub description: String,
+
+    /// The labels: 1 to 64 of `A-Z`, `a-z`, `0-9`, `_`, `-` each, compared as
+    /// described above. At least one. Example: `[dob, birth_date]` (which
+    /// also matches `birthDate`, `BIRTH-DATE` and `birthdate`).
+    pub keys: Vec<String>,
+
+    /// A regular expression (ASCII semantics, as for `kind: pattern`) that the
+    /// value must match, anchored at its start and ending at the end of the
+    /// value or before a space, tab, comma or period; only that match is then
+    /// replaced. Leaves `null`, `true` and `false` alone when absent, and takes
+    /// any other non-empty value. Example: `value: '\d{5}(?:-\d{4})?'`.
+    #[serde(default)]
+    pub value: Option<String>,
+
+    /// How far an unquoted value reaches. Default: `token`.
+    #[serde(default)]
+    pub value_extent: ValueExtent,
+
+    /// A check the value (as matched) must pass. Default: none.
+    #[serde(default)]
+    pub validator: Option<Validator>,
+
+    /// What the value becomes. Default: the text `[REDACTED:<rule id>]`.
+    #[serde(default)]
+    pub replacement: Option<Replacement>,
+
+    /// As for `kind: pattern`. Default: `true`.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+
+    /// Texts the rule must and must not fire in. Required.
+    pub examples: Examples,
+}
+
+/// A rule of `kind: hl7`.
+///
+/// A segment starts the text or follows a carriage return, a line feed, or
+/// their escaped spellings `\r` and `\n` (an HL7 message logged inside a JSON
+/// string), and ends at the next of these. Its fields are separated by the
+/// character after `MSH` in the nearest preceding `MSH` segment, or by `|`
+/// when there is none. Field 1 is the one after the segment name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hl7Rule {
+    /// As for `kind: field`. Required. Example: `hl7-pid`.
+    pub id: String,
+
+    /// What the rule removes. Required.
+    pub description: String,
+
+    /// The segment id: three of `A-Z`, `0-9`, not `MSH` (its numbering is
+    /// shifted and it carries no patient data). Example: `PID`.
+    pub segment: String,
+
+    /// The field numbers (1-based) whose whole content (every component and
+    /// repetition) is replaced; empty fields stay empty. At least one.
+    /// Example: `[3, 5, 7, 11, 13, 19]`.
+    pub fields: Vec<u16>,
+
+    /// What a field's content becomes. Default: the text `[REDACTED:<rule id>]`.
+    #[serde(default)]
+    pub replacement: Option<Replacement>,
+
+    /// As for `kind: pattern`. Default: `true`.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+
+    /// Texts the rule must and must not fire in. Required.
+    pub examples: Examples,
 }

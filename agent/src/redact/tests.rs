@@ -39,8 +39,14 @@ fn fields(redacted: &Redacted<LogRecord>) -> Value {
     Value::Object(redacted.fields.clone())
 }
 
+/// The built-in pack, compiled once for every test of the module.
+pub(super) fn builtin() -> &'static Redactor {
+    static BUILTIN: std::sync::OnceLock<Redactor> = std::sync::OnceLock::new();
+    BUILTIN.get_or_init(Redactor::builtin)
+}
+
 fn builtin_redacts(input: Value) -> Value {
-    fields(&Redactor::builtin().redact(record(input)))
+    fields(&builtin().redact(record(input)))
 }
 
 /// A redactor from one in-memory rule file.
@@ -85,11 +91,44 @@ fn metric_value(series: &str) -> u64 {
 fn builtin_pack_loads_and_its_examples_pass() {
     let redactor = Redactor::builtin();
     let checked = redactor.check_examples().expect("examples pass");
-    assert!(checked >= 50, "only {checked} examples ran");
+    assert!(checked >= 300, "only {checked} examples ran");
     let ids: Vec<_> = redactor.rule_ids().collect();
     assert_eq!(
         ids,
         [
+            // clinician.yaml
+            "clinician-npi",
+            "clinician-dea",
+            // contact.yaml
+            "phone-us",
+            "phone-in-context",
+            "email",
+            "street-address",
+            "address-in-context",
+            "zip-in-context",
+            // hl7.yaml
+            "hl7-pid",
+            "hl7-nk1",
+            "hl7-gt1",
+            "hl7-in1",
+            // identifiers.yaml
+            "ssn",
+            "ssn-in-context",
+            "mrn-prefixed",
+            "mrn-in-context",
+            "member-account-in-context",
+            "licence-in-context",
+            "device-serial-in-context",
+            "card-number",
+            "medicare-mbi",
+            "vin",
+            // names-and-dates.yaml
+            "name-in-context",
+            "date-in-context",
+            // network.yaml
+            "client-ip",
+            "client-ip-in-context",
+            // structured-fields.yaml
             "field-ssn",
             "field-dob",
             "field-name",
@@ -97,7 +136,10 @@ fn builtin_pack_loads_and_its_examples_pass() {
             "field-phone",
             "field-address",
             "field-mrn",
-            "field-patient"
+            "field-patient",
+            "field-fhir-identifiers",
+            "field-fhir-name-parts",
+            "field-fhir-dates",
         ]
     );
 }
@@ -366,13 +408,17 @@ rules:
 }
 
 #[test]
-fn message_and_resource_are_not_touched_by_field_rules() {
+fn message_is_scanned_by_text_rules_and_resource_not_touched() {
     let mut input = record(json!({"ssn": "000-00-0000"}));
     input.message = Some("ssn=000-00-0000".into());
     let resource = input.resource.clone();
-    let out = Redactor::builtin().redact(input);
-    // Free text waits for pattern rules; field rules never read it.
-    assert_eq!(out.message.as_deref(), Some("ssn=000-00-0000"));
+    let out = builtin().redact(input);
+    // Field rules never read text; the context rule takes the labelled value.
+    assert_eq!(
+        out.message.as_deref(),
+        Some("ssn=[REDACTED:ssn-in-context]")
+    );
+    assert_eq!(fields(&out), json!({"ssn": "[REDACTED]"}));
     assert!(Arc::ptr_eq(&out.resource, &resource));
     assert_eq!(out.stream, Some(Stream::Stdout));
     assert!(out.timestamp.is_some());
@@ -452,7 +498,7 @@ fn nested(depth: usize, leaf: Value) -> Value {
 
 #[test]
 fn records_nested_past_the_limit_are_masked_whole() {
-    let redactor = Redactor::builtin();
+    let redactor = builtin();
     let before = failures_counted("too_deep");
 
     // `fields` itself is the record's top level; MAX_DEPTH objects and arrays
@@ -482,7 +528,7 @@ fn records_nested_past_the_limit_are_masked_whole() {
 #[test]
 fn redacted_comes_only_from_this_module() {
     // The compile-fail half of this proof is the doctest on `Redacted`.
-    let out = Redactor::builtin().redact(record(json!({"ssn": 1})));
+    let out = builtin().redact(record(json!({"ssn": 1})));
     assert_eq!(out.get().fields["ssn"], json!("[REDACTED]"));
     assert_eq!(out.clone().into_inner().fields, out.fields);
 }
@@ -708,10 +754,429 @@ rules:
 
 #[test]
 fn empty_fields_and_no_rules_hit_pass_unchanged() {
-    let redactor = Redactor::builtin();
+    let redactor = builtin();
     let plain = LogRecord::text("started", resource());
     let out = redactor.redact(plain.clone());
     assert_eq!(*out, plain);
     let out = redactor.redact(record(Value::Object(Map::new())));
     assert!(out.fields.is_empty());
+}
+
+// Text rules: patterns, labelled values, HL7, encodings, embedded documents.
+
+/// `(input, output)` of `redact_text` with the built-in pack.
+fn assert_redacts_text(table: &[(&str, &str)]) {
+    let redactor = builtin();
+    for (input, expected) in table {
+        assert_eq!(&redactor.redact_text(input), expected, "input {input:?}");
+    }
+}
+
+#[test]
+fn pattern_rules_in_free_text_and_url_paths() {
+    assert_redacts_text(&[
+        (
+            "member SSN 123-45-6789 on file",
+            "member SSN [REDACTED:ssn] on file",
+        ),
+        (
+            "GET /patients/123-45-6789/records HTTP/1.1",
+            "GET /patients/[REDACTED:ssn]/records HTTP/1.1",
+        ),
+        (
+            "call back at (555) 234-5678 or +1 555 234 5678",
+            "call back at [REDACTED:phone-us] or [REDACTED:phone-us]",
+        ),
+        (
+            "card 4111 1111 1111 1111 declined",
+            "card [REDACTED:card-number] declined",
+        ),
+        ("MBI 1EG4-TE5-MK73 ok", "MBI [REDACTED:medicare-mbi] ok"),
+        ("VIN 1M8GDM9AXKP042788", "VIN [REDACTED:vin]"),
+        (
+            "chart MRN-0012345 opened",
+            "chart [REDACTED:mrn-prefixed] opened",
+        ),
+        (
+            "lives at 12 Old Mill Rd",
+            "lives at [REDACTED:street-address]",
+        ),
+        ("mail jane.doe@example.com", "mail [REDACTED:email]"),
+    ]);
+}
+
+#[test]
+fn labelled_values_in_logfmt_json_and_queries() {
+    assert_redacts_text(&[
+        // logfmt, unquoted and quoted; the key stays.
+        (
+            "level=info ssn=123456789 msg=ok",
+            "level=info ssn=[REDACTED:ssn-in-context] msg=ok",
+        ),
+        (
+            r#"name="Jane Roe" level=info"#,
+            r#"name="[REDACTED:name-in-context]" level=info"#,
+        ),
+        (
+            "name=John Smith dob=1980-01-02 ward=4B",
+            "name=[REDACTED:name-in-context] dob=[REDACTED:date-in-context] ward=4B",
+        ),
+        // JSON members in text, a number value and an array of names.
+        (
+            r#"got "zip": 62704, "given": ["Jane", "Q"] from upstream"#,
+            r#"got "zip": [REDACTED:zip-in-context], "given": ["[REDACTED:name-in-context]", "[REDACTED:name-in-context]"] from upstream"#,
+        ),
+        // A whole JSON document is decided by the walk, with its structure.
+        (
+            r#"{"zip": 62704, "given": ["Jane", "Q"], "app": {"name": "billing"}}"#,
+            r#"{"zip":"[REDACTED:zip-in-context]","given":"[REDACTED]","app":{"name":"billing"}}"#,
+        ),
+        // A URL query, `+` for a space.
+        (
+            "GET /p?patient_name=Ingrid+Larkworthy&_count=20 HTTP/1.1",
+            "GET /p?patient_name=[REDACTED:name-in-context]&_count=20 HTTP/1.1",
+        ),
+        // Header values, `X-` ignored.
+        (
+            "X-Patient-SSN: 459046448",
+            "X-Patient-SSN: [REDACTED:ssn-in-context]",
+        ),
+        // Operational values after the same labels survive.
+        (
+            "name=claims-7d9f8b6c5-x2k4p service.name=billing zip=true",
+            "name=claims-7d9f8b6c5-x2k4p service.name=billing zip=true",
+        ),
+    ]);
+}
+
+#[test]
+fn escaped_and_encoded_text_is_seen_through() {
+    assert_redacts_text(&[
+        // JSON escaped inside a string, `@` as \u0040.
+        (
+            r#"payload={\"email\":\"jane\u0040example.com\",\"ssn\":\"123-45-6789\"}"#,
+            r#"payload={\"email\":\"[REDACTED:email]\",\"ssn\":\"[REDACTED:ssn]\"}"#,
+        ),
+        // Percent-encoded query values and keys.
+        (
+            "GET /search?email=jane.doe%40example.com&page=2",
+            "GET /search?email=[REDACTED:email]&page=2",
+        ),
+        (
+            "q=ssn%3D123456789&x=1",
+            "q=ssn%3D[REDACTED:ssn-in-context]&x=1",
+        ),
+    ]);
+}
+
+#[test]
+fn hl7_segments_by_field_number() {
+    assert_redacts_text(&[
+        (
+            "MSH|^~\\&|ADT|H|||202405011200||ADT^A01|1|P|2.5\rPID|1||123^^^H^MR||Roe^Jane||19800102|F\rPV1|1|I",
+            "MSH|^~\\&|ADT|H|||202405011200||ADT^A01|1|P|2.5\rPID|1||[REDACTED:hl7-pid]||[REDACTED:hl7-pid]||[REDACTED:hl7-pid]|F\rPV1|1|I",
+        ),
+        // A custom field separator from MSH-1, line feeds between segments.
+        (
+            "MSH#^~\\&#ADT\nPID#1##123##Roe^Jane\n",
+            "MSH#^~\\&#ADT\nPID#1##[REDACTED:hl7-pid]##[REDACTED:hl7-pid]\n",
+        ),
+        // Segments split by an escaped `\r`, as logged inside JSON.
+        (
+            r"msg=MSH|^~\&|A\rPID|1||123||Roe^Jane\rPV1|x",
+            r"msg=MSH|^~\&|A\rPID|1||[REDACTED:hl7-pid]||[REDACTED:hl7-pid]\rPV1|x",
+        ),
+    ]);
+}
+
+#[test]
+fn overlapping_hits_are_replaced_once_by_the_first_rule() {
+    // `ssn` (a pattern) and `ssn-in-context` both take the value; `ssn`
+    // comes first in load order. Both are counted.
+    let redactor = builtin();
+    let hits = redactor.find_in_text("ssn=123-45-6789");
+    let ids: Vec<_> = hits.iter().map(|h| (h.rule_id, h.start, h.end)).collect();
+    assert_eq!(ids, [("ssn", 4, 15), ("ssn-in-context", 4, 15)]);
+    assert_eq!(
+        redactor.redact_text("ssn=123-45-6789"),
+        "ssn=[REDACTED:ssn]"
+    );
+    // A wider span wins: the union of both is replaced.
+    let redactor = pack(
+        r#"
+rules:
+  - id: short
+    description: a short pattern
+    kind: pattern
+    patterns: ['\d{3}-\d{2}']
+    examples: {match: ["123-45"]}
+  - id: long
+    description: a long pattern
+    kind: pattern
+    patterns: ['\d{2}-\d{4}']
+    examples: {match: ["45-6789"]}
+"#,
+    );
+    assert_eq!(
+        redactor.redact_text("x 123-45-6789 y"),
+        "x [REDACTED:short] y"
+    );
+}
+
+#[test]
+fn canaries_survive_and_come_back_borrowed() {
+    let redactor = builtin();
+    for canary in [
+        "trace_id=4bf92f3577b34da6a3ce929d0e0e4736 span_id=00f067aa0ba902b7",
+        "request 123e4567-e89b-12d3-a456-426614174000 done",
+        "2024-05-01T12:00:00.123Z INFO started in 1234 ms",
+        "ts=1714564800123 took=1.5s",
+        "order ORD-2024-000123 shipped",
+        "version 1.4.2 build 2024.05.01",
+        "pod claims-7d9f8b6c5-x2k4p ready",
+        "referring provider npi 1234567893",
+        "GET /api/v1/orders/ORD-2024-000123?page=2 HTTP/1.1 200 5123",
+        "",
+    ] {
+        let out = redactor.redact_text(canary);
+        assert!(
+            matches!(out, std::borrow::Cow::Borrowed(_)),
+            "{canary:?} became {out:?}"
+        );
+        assert!(redactor.find_in_text(canary).is_empty(), "{canary:?}");
+    }
+}
+
+#[test]
+fn json_in_strings_goes_through_the_full_engine() {
+    // A message that is a JSON document: field rules apply to it.
+    let mut input = record(json!({}));
+    input.message = Some(r#"{"patient": {"id": "p-1"}, "status": "ok"}"#.into());
+    let out = builtin().redact(input);
+    assert_eq!(
+        out.message.as_deref(),
+        Some(r#"{"patient":"[REDACTED]","status":"ok"}"#)
+    );
+    // A document after a prefix is spliced back in place.
+    assert_redacts_text(&[(
+        r#"Received: {"ssn": "000-00-0000", "ok": true} done"#,
+        r#"Received: {"ssn":"[REDACTED]","ok":true} done"#,
+    )]);
+    // A string value holding a serialized FHIR Patient.
+    let patient = json!({
+        "resourceType": "Patient",
+        "id": "a0a3ac4b",
+        "identifier": [{"system": "urn:oid:2.16.840.1.113883.19.5", "value": "0965473"}],
+        "name": [{"family": "Roe", "given": ["Jane"]}],
+        "telecom": [{"system": "phone", "value": "555-234-5678"}],
+        "gender": "female",
+        "birthDate": "1980-01-02",
+        "address": [{"line": ["1 Main St"], "city": "Springfield", "postalCode": "62704"}],
+    });
+    let expected = json!({
+        "resourceType": "Patient",
+        "id": "a0a3ac4b",
+        "identifier": "[REDACTED]",
+        "name": "[REDACTED]",
+        "telecom": "[REDACTED]",
+        "gender": "female",
+        "birthDate": "[REDACTED]",
+        "address": "[REDACTED]",
+    });
+    let out = builtin_redacts(json!({"body": patient.to_string()}));
+    let body: Value = serde_json::from_str(out["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body, expected);
+    // And as a record.
+    let Value::Object(fields) = patient else {
+        unreachable!()
+    };
+    assert_eq!(builtin_redacts(Value::Object(fields)), expected);
+}
+
+#[test]
+fn structured_values_are_taken_by_their_labelled_key() {
+    let out = builtin_redacts(json!({
+        "zip": "62704",
+        "member": {"memberId": "XJH123456789", "plan": "gold"},
+        "service": {"name": "billing"},
+        "admission_date": "2024-05-01",
+        "count": 3,
+        "comment": "called 555-234-5678 about ssn=123456789",
+    }));
+    assert_eq!(
+        out,
+        json!({
+            "zip": "[REDACTED:zip-in-context]",
+            "member": {"memberId": "[REDACTED:member-account-in-context]", "plan": "gold"},
+            "service": {"name": "billing"},
+            "admission_date": "[REDACTED:date-in-context]",
+            "count": 3,
+            "comment": "called [REDACTED:phone-us] about ssn=[REDACTED:ssn-in-context]",
+        })
+    );
+}
+
+#[test]
+fn disabled_rules_are_checked_but_not_applied() {
+    let redactor = builtin();
+    assert!(redactor.rule_ids().any(|id| id == "client-ip"));
+    assert_eq!(
+        redactor.redact_text("client 203.0.113.7 connected"),
+        "client 203.0.113.7 connected"
+    );
+    assert!(!redactor
+        .pattern_sources()
+        .iter()
+        .any(|s| s.contains("25[0-5]")));
+}
+
+#[test]
+fn pattern_sources_compile_as_regexes() {
+    let sources = builtin().pattern_sources();
+    assert!(sources.len() >= 20, "{}", sources.len());
+    for source in &sources {
+        assert!(!source.contains('\n') && !source.contains('\r'), "{source}");
+        regex::bytes::Regex::new(source).unwrap_or_else(|e| panic!("{source}: {e}"));
+    }
+}
+
+#[test]
+fn a_text_over_budget_is_masked_and_counted() {
+    const RULES: &str = r#"
+rules:
+  - id: ok
+    description: fine
+    kind: field
+    paths: ["*.ssn"]
+    examples: {match: [ssn]}
+  - id: budget-digits
+    description: digits
+    kind: pattern
+    patterns: ['\b\d{6}\b']
+    examples: {match: ["123456"]}
+"#;
+    let redactor = Redactor::from_sources(&[("a.yaml", RULES)])
+        .unwrap()
+        .with_budget(64, 0);
+    let before = failures_counted("budget");
+    let mut input = record(json!({"ok": "short"}));
+    input.message = Some("x".repeat(100));
+    let out = redactor.redact_batch(vec![input, record(json!({"ssn": 1}))]);
+    assert_eq!(out[0].message.as_deref(), Some(REDACTION_FAILED_MARKER));
+    assert!(out[0].fields.is_empty());
+    assert_eq!(fields(&out[1]), json!({"ssn": "[REDACTED:ok]"}));
+    assert_eq!(
+        redactor.redact_text(&"y".repeat(100)),
+        REDACTION_FAILED_MARKER
+    );
+    let hits = redactor.find_in_text(&"z".repeat(100));
+    assert_eq!(
+        hits,
+        [TextHit {
+            rule_id: "redaction-failed",
+            start: 0,
+            end: 100
+        }]
+    );
+    assert_eq!(failures_counted("budget") - before, 2);
+    // Within budget, the same text passes.
+    let roomy = Redactor::from_sources(&[("a.yaml", RULES)]).unwrap();
+    assert_eq!(roomy.redact_text(&"y".repeat(100)), "y".repeat(100));
+}
+
+#[test]
+fn text_hits_are_counted_per_rule() {
+    let redactor = pack(
+        r#"
+rules:
+  - id: count-text-digits
+    description: six digits
+    kind: pattern
+    patterns: ['\b\d{6}\b']
+    examples: {match: ["123456"]}
+"#,
+    );
+    let mut input = record(json!({"a": "123456 and 654321", "b": ["111111"]}));
+    input.message = Some("222222".into());
+    let out = redactor.redact(input);
+    assert_eq!(
+        fields(&out),
+        json!({"a": "[REDACTED:count-text-digits] and [REDACTED:count-text-digits]", "b": ["[REDACTED:count-text-digits]"]})
+    );
+    assert_eq!(redactions_counted("count-text-digits"), 4);
+}
+
+#[test]
+fn text_rule_errors_name_the_rule_and_place() {
+    let errors = load_errors(&[(
+        "text.yaml",
+        r#"
+rules:
+  - id: unbounded
+    description: d
+    kind: pattern
+    patterns: ['\d+']
+    examples: {match: ["1"]}
+  - id: bad-regex
+    description: d
+    kind: pattern
+    patterns: ['(']
+    examples: {match: ["1"]}
+  - id: bad-label
+    description: d
+    kind: context
+    keys: ["a.b"]
+    examples: {match: ["a=1"]}
+  - id: bad-segment
+    description: d
+    kind: hl7
+    segment: MSH
+    fields: [3]
+    examples: {match: ["x"]}
+  - id: no-fields
+    description: d
+    kind: hl7
+    segment: PID
+    fields: []
+    examples: {match: ["x"]}
+  - id: failing
+    description: d
+    kind: pattern
+    patterns: ['\b\d{4}\b']
+    examples: {match: ["123"], no_match: ["1234"]}
+"#,
+    )]);
+    let text = display(&errors);
+    for (place, message) in [
+        (
+            "text.yaml:3:5: ",
+            "rule unbounded: pattern \"\\\\d+\" has no maximum length",
+        ),
+        (
+            "text.yaml:8:5: ",
+            "rule bad-regex: bad regular expression \"(\"",
+        ),
+        ("text.yaml:13:5: ", "rule bad-label: bad label \"a.b\""),
+        (
+            "text.yaml:18:5: ",
+            "rule bad-segment: bad HL7 segment \"MSH\"",
+        ),
+        ("text.yaml:24:5: ", "rule no-fields: `fields` is empty"),
+        (
+            "text.yaml:30:5: ",
+            "rule failing: example match[0] \"123\" is not matched",
+        ),
+        (
+            "text.yaml:30:5: ",
+            "rule failing: example no_match[0] \"1234\" is matched",
+        ),
+    ] {
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.to_string().starts_with(place) && e.message.contains(message)),
+            "missing {place}{message} in:\n{text}"
+        );
+    }
+    assert_eq!(errors.len(), 7, "{text}");
 }
