@@ -61,6 +61,10 @@ enum Command {
         /// Rule files or directories. Default: the built-in pack.
         #[arg(long, value_name = "PATH")]
         rules: Vec<PathBuf>,
+        /// Also write, on standard error, which rule replaced which bytes of
+        /// which line (`line 3: ssn bytes 17..28`), never the values.
+        #[arg(long)]
+        explain: bool,
     },
     /// Print the version.
     Version,
@@ -114,7 +118,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Validate { config } => validate(&config),
-        Command::Redact { rules } => redact(&rules),
+        Command::Redact { rules, explain } => redact(&rules, explain),
         Command::Run(args) => {
             init_logging(args.log_format);
             match run(args) {
@@ -161,7 +165,7 @@ fn validate(path: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn redact(rules: &[PathBuf]) -> ExitCode {
+fn redact(rules: &[PathBuf], explain: bool) -> ExitCode {
     let redactor = if rules.is_empty() {
         Redactor::builtin()
     } else {
@@ -177,7 +181,9 @@ fn redact(rules: &[PathBuf]) -> ExitCode {
     };
     let stdin = std::io::stdin().lock();
     let stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    match redact_stdin::run(&redactor, stdin, stdout) {
+    let mut stderr = std::io::stderr().lock();
+    let explain = explain.then_some(&mut stderr as &mut dyn Write);
+    match redact_stdin::run(&redactor, stdin, stdout, explain) {
         Ok(summary) => {
             if summary.invalid_utf8 > 0 {
                 let _ = writeln!(

@@ -4,7 +4,8 @@
 //! Exactly one line comes out for every line that goes in, in order. A line
 //! that is a JSON object is redacted as a structured record (field rules
 //! apply) and written back as compact JSON; any other line is redacted as
-//! message text.
+//! message text. `--explain` reports on standard error which rule replaced
+//! which byte span of which line, by rule id and offsets, never the values.
 
 use std::io::{self, BufRead, Write};
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub fn run(
     redactor: &Redactor,
     input: impl BufRead,
     mut output: impl Write,
+    mut explain: Option<&mut dyn Write>,
 ) -> io::Result<Summary> {
     let resource = Arc::new(Resource::default());
     let mut summary = Summary::default();
@@ -33,6 +35,17 @@ pub fn run(
     for line in input.split(b'\n') {
         let line = line?;
         summary.lines += 1;
+        if let Some(explain) = explain.as_deref_mut() {
+            let text = String::from_utf8_lossy(&line);
+            let text = text.strip_suffix('\r').unwrap_or(&text);
+            for hit in redactor.find_in_text(text) {
+                writeln!(
+                    explain,
+                    "line {}: {} bytes {}..{}",
+                    summary.lines, hit.rule_id, hit.start, hit.end
+                )?;
+            }
+        }
         let built = build_record(
             AssembledLine {
                 start_offset: 0,
@@ -65,7 +78,7 @@ mod tests {
 
     fn redact(input: &[u8]) -> (String, Summary) {
         let mut out = Vec::new();
-        let summary = run(&Redactor::builtin(), input, &mut out).unwrap();
+        let summary = run(&Redactor::builtin(), input, &mut out, None).unwrap();
         (String::from_utf8(out).unwrap(), summary)
     }
 
@@ -80,6 +93,26 @@ mod tests {
         assert_eq!(lines[0], "plain text");
         assert_eq!(lines[1], r#"{"message":"hi","ssn":"[REDACTED]"}"#);
         assert_eq!(lines[2], "");
+    }
+
+    #[test]
+    fn explain_names_rules_and_spans_but_never_values() {
+        let input = b"ok\ncall 555-867-5309 now, ssn 123-45-6789\n";
+        let mut out = Vec::new();
+        let mut explain = Vec::new();
+        run(
+            &Redactor::builtin(),
+            &input[..],
+            &mut out,
+            Some(&mut explain),
+        )
+        .unwrap();
+        let explain = String::from_utf8(explain).unwrap();
+        assert!(!explain.contains("555-867-5309") && !explain.contains("123-45-6789"));
+        let lines: Vec<&str> = explain.lines().collect();
+        assert!(lines.len() >= 2, "{explain}");
+        assert!(lines.iter().all(|l| l.starts_with("line 2: ")), "{explain}");
+        assert!(explain.contains(" bytes 5..17"), "{explain}");
     }
 
     #[test]

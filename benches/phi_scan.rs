@@ -1,0 +1,182 @@
+//! The whole PHI pack over a realistic corpus, on one core, against ripgrep
+//! finding every match of the pack's patterns on the same corpus in the same
+//! run (`rg -o -j1 -f patterns`, the patterns from `Redactor::pattern_sources`).
+//!
+//! The corpus comes from `tests/corpus` (fake data; ~76 % of lines carry no
+//! PHI, as service logs do). Before anything is timed, the run checks its
+//! answer: every planted value is gone from the redacted corpus and every
+//! canary (trace ids, timestamps, NPIs, …) is still there.
+//!
+//! `cargo bench --bench phi_scan` (criterion, then the comparison table);
+//! `WARDWATCH_BENCH_MIB=8` for a quick run. Needs `rg` (Debian `ripgrep`) for
+//! the comparison; without it, says so and reports the engine alone.
+
+#[path = "../tests/corpus/mod.rs"]
+mod corpus;
+
+use std::hint::black_box;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use wardwatch::redact::Redactor;
+
+const SEED: u64 = 20_261_122;
+const RUNS: usize = 5;
+
+fn main() {
+    let mib: usize = std::env::var("WARDWATCH_BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
+    let redactor = Redactor::builtin();
+    let lines = corpus::corpus_lines(SEED, mib << 20);
+    let mut text = String::with_capacity((mib << 20) + (1 << 16));
+    for line in &lines {
+        text.push_str(&line.text);
+        text.push('\n');
+    }
+    let stats = corpus::CorpusStats::of(&lines);
+    let replaced = check_answer(&redactor, &lines);
+
+    let mut criterion = Criterion::default()
+        .configure_from_args()
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
+    let mut group = criterion.benchmark_group("phi_scan");
+    group.throughput(Throughput::Bytes(text.len() as u64));
+    group.bench_function("redact_text/whole_pack", |b| {
+        b.iter(|| redact_corpus(&redactor, &text))
+    });
+    group.finish();
+
+    let ours = median(RUNS, || {
+        let start = Instant::now();
+        black_box(redact_corpus(&redactor, &text));
+        start.elapsed()
+    });
+    let ripgrep = ripgrep(&redactor, &text);
+    report(&stats, text.len(), replaced, ours, ripgrep);
+    criterion.final_summary();
+}
+
+/// Every line through `redact_text`, as the pipeline sends every message.
+fn redact_corpus(redactor: &Redactor, text: &str) -> usize {
+    let mut changed = 0;
+    for line in text.lines() {
+        if let std::borrow::Cow::Owned(_) = redactor.redact_text(line) {
+            changed += 1;
+        }
+    }
+    changed
+}
+
+/// No planted value survives, every canary does; returns the spans replaced.
+fn check_answer(redactor: &Redactor, lines: &[corpus::Line]) -> usize {
+    let mut replaced = 0;
+    for line in lines {
+        let output = redactor.redact_text(&line.text);
+        let leaked = line.surviving(&output);
+        assert!(
+            leaked.is_empty(),
+            "planted {:?} survived",
+            leaked.iter().map(|p| p.kind).collect::<Vec<_>>()
+        );
+        let lost = line.missing_canaries(&output);
+        assert!(lost.is_empty(), "canaries lost: {lost:?}");
+        replaced += redactor.find_in_text(&line.text).len();
+    }
+    replaced
+}
+
+fn median(runs: usize, mut once: impl FnMut() -> Duration) -> Duration {
+    let mut times: Vec<Duration> = (0..runs).map(|_| once()).collect();
+    times.sort();
+    times[runs / 2]
+}
+
+/// ripgrep's time to print every match of the pack's patterns, one thread,
+/// its output read through a pipe (ripgrep stops early when its output is
+/// `/dev/null`, which would not be finding every match). Also its match count.
+fn ripgrep(redactor: &Redactor, text: &str) -> Option<(Duration, usize)> {
+    let dir = tempfile::tempdir().ok()?;
+    let corpus_file = dir.path().join("corpus.log");
+    let patterns_file = dir.path().join("patterns");
+    std::fs::write(&corpus_file, text).ok()?;
+    let mut patterns = std::fs::File::create(&patterns_file).ok()?;
+    for pattern in redactor.pattern_sources() {
+        writeln!(patterns, "{pattern}").ok()?;
+    }
+    drop(patterns);
+    let run = || -> Option<(Duration, usize)> {
+        let start = Instant::now();
+        let mut child = Command::new("rg")
+            .args([
+                "--no-config",
+                "-o",
+                "-j1",
+                "--no-filename",
+                "--no-line-number",
+                "-f",
+            ])
+            .arg(&patterns_file)
+            .arg(&corpus_file)
+            .stdout(Stdio::piped())
+            .spawn()
+            .ok()?;
+        let matches = BufReader::new(child.stdout.take()?).split(b'\n').count();
+        let status = child.wait().ok()?;
+        (status.success() || status.code() == Some(1)).then(|| (start.elapsed(), matches))
+    };
+    let Some((_, matches)) = run() else {
+        eprintln!(
+            "ripgrep (`rg`) is not installed or failed: no comparison (apt-get install ripgrep)"
+        );
+        return None;
+    };
+    Some((
+        median(RUNS, || run().map_or(Duration::MAX, |(t, _)| t)),
+        matches,
+    ))
+}
+
+fn report(
+    stats: &corpus::CorpusStats,
+    bytes: usize,
+    replaced: usize,
+    ours: Duration,
+    ripgrep: Option<(Duration, usize)>,
+) {
+    let mbps = |t: Duration| bytes as f64 / 1e6 / t.as_secs_f64();
+    println!();
+    println!(
+        "corpus: {:.1} MB, {} lines ({} with PHI), {} planted values, {} canaries",
+        bytes as f64 / 1e6,
+        stats.lines,
+        stats.phi_lines,
+        stats.planted,
+        stats.canaries
+    );
+    println!("checked: no planted value survives, every canary does; {replaced} spans replaced");
+    println!();
+    println!("| one core | time (median of {RUNS}) | MB/s |");
+    println!("| --- | ---: | ---: |");
+    println!(
+        "| wardwatch `redact_text`, whole pack | {:.3} s | {:.0} |",
+        ours.as_secs_f64(),
+        mbps(ours)
+    );
+    if let Some((rg, matches)) = ripgrep {
+        println!(
+            "| ripgrep `rg -o -j1 -f patterns` ({matches} matches) | {:.3} s | {:.0} |",
+            rg.as_secs_f64(),
+            mbps(rg)
+        );
+        println!();
+        println!(
+            "ratio: wardwatch is {:.2}x ripgrep's speed",
+            mbps(ours) / mbps(rg)
+        );
+    }
+}
