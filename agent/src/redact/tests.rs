@@ -111,6 +111,8 @@ fn builtin_pack_loads_and_its_examples_pass() {
             "hl7-nk1",
             "hl7-gt1",
             "hl7-in1",
+            "hl7-pv1",
+            "hl7-obx-device",
             // identifiers.yaml
             "ssn",
             "ssn-in-context",
