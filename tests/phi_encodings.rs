@@ -93,7 +93,7 @@ const SEEDS: std::ops::Range<u64> = 0..16;
 /// from which every planted value is gone, through both paths. Issue 3's bar
 /// is 100 %; this floor is what the engine reached when the test was written
 /// and may only be raised: a change that lets more PHI through fails here.
-const LEAK_FREE_FLOOR_PERCENT: f64 = 74.9;
+const LEAK_FREE_FLOOR_PERCENT: f64 = 79.4;
 
 fn leak_free(line: &Line) -> bool {
     [

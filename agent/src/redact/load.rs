@@ -13,7 +13,9 @@ use super::engine::{AllowList, FieldMatcher, Origin, Redactor, RuleMeta};
 use super::error::{RuleError, RuleProblem};
 use super::path::PathPattern;
 use super::replace::PreparedReplacement;
-use super::rules::{ContextRule, FieldRule, Hl7Rule, PatternRule, Replacement, RulePack, RuleSpec};
+use super::rules::{
+    ContextRule, FieldRule, Hl7Rule, PatternRule, Replacement, RulePack, RuleSpec, Separator,
+};
 use super::text::{self, ContextMatcher, Hl7Matcher, PatternMatcher, TextRules};
 
 /// The packs shipped with the agent, embedded at build time: the one list of
@@ -404,6 +406,9 @@ fn compile_context_rule(
     if rule.examples.matching.is_empty() {
         return Err(RuleProblem::NoMatchExamples { rule_id: rule.id });
     }
+    if rule.separator == Separator::Loose && rule.value.is_none() {
+        return Err(RuleProblem::LooseWithoutValue { rule_id: rule.id });
+    }
     let replacement = replacement_or_default(rule.replacement, &rule.id)?;
     let mut labels = Vec::new();
     let mut words = Vec::new();
@@ -415,7 +420,7 @@ fn compile_context_rule(
     }
     labels.sort();
     labels.dedup();
-    let key_source = text::key_regex(&words);
+    let key_source = text::key_regex(&words, rule.separator);
     let (key, key_need) = text::compile(&key_source).map_err(in_rule(&rule.id))?;
     let value = match &rule.value {
         Some(value) => Some(text::compile_value(value).map_err(in_rule(&rule.id))?),

@@ -218,13 +218,31 @@ pub enum ValueExtent {
     Line,
 }
 
+/// What may stand between a `kind: context` rule's label and its value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Separator {
+    /// `=` or `:`, after an optional closing quote and up to 8 spaces or tabs:
+    /// `ssn=…`, `"dob": "…"`, `MRN : …`.
+    #[default]
+    Strict,
+    /// As `strict`, or, as labels are written in prose, 1 to 8 spaces or tabs
+    /// (`DOB 1936-10-04`) or a `#` with up to 8 spaces or tabs on either side
+    /// (`DL# A27535417`, `acct #4471`); and a label's words may also be
+    /// separated by one space (`account number A2381711995`). Only for rules
+    /// with a `value` regex, which is then all that tells a value from the
+    /// next word of a sentence (`the DOB field is required` must stay).
+    Loose,
+}
+
 /// A rule of `kind: context`.
 ///
 /// A key is the text before `=` or `:` (quotes and spaces around it allowed),
 /// as in `key=value`, `key: value`, `"key":"value"`, `"key": 123`,
 /// `key="quoted value"`, logfmt, a URL query (`?key=…&`), JSON escaped inside a
 /// string (`\"key\":\"value\"`), and, through the decoded views, url-encoded
-/// text (`key%3Dvalue`). A key names a label when its last `.`-separated
+/// text (`key%3Dvalue`). With `separator: loose`, a space or `#` may stand
+/// for the `=` or `:` (`DOB 1936-10-04`, `DL# A27535417`). A key names a label when its last `.`-separated
 /// segment is the label's words, ASCII case ignored, with `_`, `-` or nothing
 /// at each break between words (a `_`, a `-`, or a lower-case letter followed
 /// by an upper-case one): the label `first_name` matches `first_name`,
@@ -262,6 +280,14 @@ pub struct ContextRule {
     /// How far an unquoted value reaches. Default: `token`.
     #[serde(default)]
     pub value_extent: ValueExtent,
+
+    /// What may separate a label from its value: `strict` (`=` or `:`) or
+    /// `loose` (also spaces or `#`, as in `DOB 1936-10-04` and `DL# A2753541`;
+    /// see [`Separator`]). `loose` requires `value`, and a `value` regex that
+    /// ordinary words after the label do not match. Default: `strict`.
+    /// Example: `separator: loose`.
+    #[serde(default)]
+    pub separator: Separator,
 
     /// A check the value (as matched) must pass. Default: none.
     #[serde(default)]

@@ -118,6 +118,7 @@ fn builtin_pack_loads_and_its_examples_pass() {
             "ssn-in-context",
             "mrn-prefixed",
             "mrn-in-context",
+            "mrn-in-prose",
             "member-account-in-context",
             "licence-in-context",
             "device-serial-in-context",
@@ -127,6 +128,7 @@ fn builtin_pack_loads_and_its_examples_pass() {
             // names-and-dates.yaml
             "name-in-context",
             "date-in-context",
+            "date-in-prose",
             // network.yaml
             "client-ip",
             "client-ip-in-context",
@@ -1146,6 +1148,12 @@ rules:
     kind: pattern
     patterns: ['\b\d{4}\b']
     examples: {match: ["123"], no_match: ["1234"]}
+  - id: loose-no-value
+    description: d
+    kind: context
+    keys: [dob]
+    separator: loose
+    examples: {match: ["dob 1980"]}
 "#,
     )]);
     let text = display(&errors);
@@ -1172,6 +1180,10 @@ rules:
             "text.yaml:30:5: ",
             "rule failing: example no_match[0] \"1234\" is matched",
         ),
+        (
+            "text.yaml:35:5: ",
+            "rule loose-no-value: `separator: loose` needs a `value` regex",
+        ),
     ] {
         assert!(
             errors
@@ -1180,5 +1192,49 @@ rules:
             "missing {place}{message} in:\n{text}"
         );
     }
-    assert_eq!(errors.len(), 7, "{text}");
+    assert_eq!(errors.len(), 8, "{text}");
+}
+
+#[test]
+fn loose_separators_take_labelled_values_in_prose() {
+    // The same label in a strict rule and a loose one: each key match maps
+    // back to its own rule, and only the loose rule sees the prose forms.
+    let redactor = pack(
+        r#"
+rules:
+  - id: strict-mrn
+    description: d
+    kind: context
+    keys: [mrn, account_number]
+    examples: {match: ["mrn=A1"], no_match: ["MRN 0048213"]}
+  - id: loose-mrn
+    description: d
+    kind: context
+    keys: [mrn, account_number]
+    value: '[A-Za-z0-9-]{0,32}\d[A-Za-z0-9-]{0,32}'
+    separator: loose
+    examples: {match: ["MRN 0048213"], no_match: ["MRN lookup failed"]}
+"#,
+    );
+    for (input, expected) in [
+        ("mrn=abc", "mrn=[REDACTED:strict-mrn]"),
+        ("MRN 0048213 seen", "MRN [REDACTED:loose-mrn] seen"),
+        ("MRN# 0048213", "MRN# [REDACTED:loose-mrn]"),
+        ("mrn # 0048213", "mrn # [REDACTED:loose-mrn]"),
+        (
+            "account number A2381711995",
+            "account number [REDACTED:loose-mrn]",
+        ),
+        (
+            "account number lookup failed",
+            "account number lookup failed",
+        ),
+        ("the MRN field is required", "the MRN field is required"),
+        ("mrn_system 42", "mrn_system 42"),
+    ] {
+        assert_eq!(redactor.redact_text(input), expected, "{input:?}");
+    }
+    let hits = redactor.find_in_text("mrn=A1");
+    let ids: Vec<_> = hits.iter().map(|h| h.rule_id).collect();
+    assert_eq!(ids, ["strict-mrn", "loose-mrn"]);
 }

@@ -7,7 +7,7 @@
 //! says badly. It is small on purpose: every function here takes bytes and
 //! offsets, allocates nothing, and is property-tested on arbitrary input.
 
-use crate::redact::rules::ValueExtent;
+use crate::redact::rules::{Separator, ValueExtent};
 
 /// A label as compared: ASCII-lowercased, `_` and `-` removed. `None` when the
 /// label is not 1 to 64 of `A-Z a-z 0-9 _ -` with a letter or digit.
@@ -62,17 +62,28 @@ pub(in crate::redact) fn label_words(label: &str) -> Vec<String> {
 /// (`"`, `'`, or the escaped `\"` of JSON inside a string), spaces, and `=` or
 /// `:`. The match ends after the separator, where the value parser starts.
 ///
+/// With [`Separator::Loose`] a label's words may also be separated by one
+/// space, and the label may instead be followed by 1 to 8 spaces or tabs, or
+/// by a `#` with up to 8 spaces or tabs on either side. The strict separator
+/// is the first alternative, so where both apply (`dob = …`) the match ends
+/// after the `=`, as for a strict rule.
+///
 /// Separators are allowed at word breaks only, not between any two letters:
 /// that keeps the automaton small (every optional separator is one more
 /// state in every partial match), and real keys put them nowhere else.
-pub(in crate::redact) fn key_regex(labels: &[Vec<String>]) -> String {
-    let mut alternatives: Vec<String> = labels.iter().map(|words| words.join("[-_]?")).collect();
+pub(in crate::redact) fn key_regex(labels: &[Vec<String>], separator: Separator) -> String {
+    const STRICT: &str = r#"(?:\\?["'])?[ \t]{0,8}[:=]"#;
+    let (join, after) = match separator {
+        Separator::Strict => ("[-_]?", STRICT.to_owned()),
+        Separator::Loose => (
+            "[-_ ]?",
+            format!(r"(?:{STRICT}|[ \t]{{0,8}}#[ \t]{{0,8}}|[ \t]{{1,8}})"),
+        ),
+    };
+    let mut alternatives: Vec<String> = labels.iter().map(|words| words.join(join)).collect();
     alternatives.sort();
     alternatives.dedup();
-    format!(
-        r#"(?i)\b(?:{})(?:\\?["'])?[ \t]{{0,8}}[:=]"#,
-        alternatives.join("|")
-    )
+    format!(r"(?i)\b(?:{}){after}", alternatives.join("|"))
 }
 
 fn is_segment_byte(byte: u8) -> bool {
@@ -320,8 +331,15 @@ mod tests {
         assert_eq!(label_words("address_line1"), ["address", "line1"]);
         assert_eq!(label_words("SSN"), ["ssn"]);
         assert_eq!(
-            key_regex(&[label_words("first_name"), label_words("dob")]),
+            key_regex(
+                &[label_words("first_name"), label_words("dob")],
+                Separator::Strict
+            ),
             r#"(?i)\b(?:dob|first[-_]?name)(?:\\?["'])?[ \t]{0,8}[:=]"#
+        );
+        assert_eq!(
+            key_regex(&[label_words("account_number")], Separator::Loose),
+            r#"(?i)\b(?:account[-_ ]?number)(?:(?:\\?["'])?[ \t]{0,8}[:=]|[ \t]{0,8}#[ \t]{0,8}|[ \t]{1,8})"#
         );
     }
 
