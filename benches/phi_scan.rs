@@ -79,7 +79,11 @@ fn check_answer(redactor: &Redactor, lines: &[corpus::Line]) -> Checked {
             assert_eq!(output.as_ref(), line.text.as_str(), "a clean line changed");
         }
         let lost = line.missing_canaries(&output);
-        assert!(lost.is_empty(), "canaries lost: {lost:?}");
+        assert!(
+            lost.is_empty(),
+            "canaries lost: {lost:?}\n  in:  {}\n  out: {output}",
+            line.text
+        );
         let leaked = line
             .surviving(&output)
             .iter()

@@ -193,6 +193,18 @@ pub(super) fn find_bounded(haystack: &str, needle: &str) -> Option<usize> {
     None
 }
 
+/// How many times `needle` occurs in `haystack` as a whole token (see
+/// [`find_bounded`]), not overlapping.
+pub(super) fn count_bounded(haystack: &str, needle: &str) -> usize {
+    let mut count = 0;
+    let mut from = 0;
+    while let Some(at) = find_bounded(&haystack[from..], needle) {
+        count += 1;
+        from += at + needle.len();
+    }
+    count
+}
+
 /// Whether `text` ends with an escape (`%7C`, `\u0027`, `\n`): what follows
 /// it starts a token even though a letter or digit precedes it.
 fn ends_with_escape(text: &str) -> bool {

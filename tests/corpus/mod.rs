@@ -272,10 +272,13 @@ impl Line {
     /// outside its planted values (a status `200` inside a redacted phone
     /// number is not owed).
     pub fn missing_canaries<'a>(&'a self, output: &str) -> Vec<&'a str> {
+        // Whole tokens only: a canary is written in a position of its own, and
+        // the same digits inside some other value (`200` in `V81042001`) are
+        // not it.
         let owed = self.ideally_redacted();
         self.canaries
             .iter()
-            .filter(|c| output.matches(c.as_str()).count() < owed.matches(c.as_str()).count())
+            .filter(|c| forms::count_bounded(output, c) < forms::count_bounded(&owed, c))
             .map(String::as_str)
             .collect()
     }
