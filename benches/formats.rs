@@ -14,6 +14,10 @@ use wardwatch::event::Stream;
 use wardwatch::sources::logs::assemble::{Assembler, AssemblerConfig};
 use wardwatch::sources::logs::format::Format;
 
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
+
 const EVENTS: usize = 20_000;
 /// Where Docker's json-file driver and containerd cut long lines.
 const RUNTIME_LINE_LIMIT: usize = 16 * 1024;
@@ -23,22 +27,6 @@ struct Event {
     time: DateTime<Utc>,
     stream: Stream,
     lines: Vec<String>,
-}
-
-/// A deterministic xorshift, so every run measures the same corpus.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 const SERVICES: &[&str] = &[

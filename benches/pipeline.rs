@@ -45,6 +45,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use regex::bytes::Regex;
 use serde_json::Value;
 
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
+
 const BENCH_LINES: usize = 1_000_000;
 const SMOKE_LINES: usize = 20_000;
 const LINES_VAR: &str = "WARDWATCH_BENCH_LINES";
@@ -72,26 +76,6 @@ const LEAK_MARKERS: &[&str] = &[
     "MRN-",             // patient.mrn
     "Testpatient",      // patient.name
 ];
-
-/// A deterministic xorshift, so every run measures the same corpus.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
 
 /// What the generator wrote, and so what the agent must send.
 #[derive(Debug, Default)]

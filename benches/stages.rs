@@ -29,27 +29,15 @@ use wardwatch::sinks::ecs::EcsView;
 use wardwatch::sources::logs::assemble::AssembledLine;
 use wardwatch::sources::logs::record::build_record;
 
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
+
 /// Records per batch: the default `pipeline.batch_max_records`.
 const BATCH: usize = 1_000;
 /// Values replaced per four structured records (one of each shape): 3 + 1 + 3 + 2.
 const HITS_PER_FOUR: usize = 9;
 const REPLACEMENT: &str = "[REDACTED]";
-
-/// A deterministic xorshift, so every run measures the same corpus.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// The resource of a CRI pod log, as the enricher fills it.
 fn resource() -> Arc<Resource> {
