@@ -190,14 +190,21 @@ impl StructuredLabels {
         StructuredLabels { labels }
     }
 
-    /// The context rules whose label `key` names (ignoring case, `_`, `-`).
+    /// The context rules whose label `key` names (ignoring case, `_`, `-`,
+    /// and the `X-` of a non-standard HTTP header, as in text).
     fn for_key(&self, key: &str) -> &[usize] {
-        match self
-            .labels
-            .binary_search_by(|(label, _)| cmp_normalized(label, key))
-        {
-            Ok(at) => &self.labels[at].1,
-            Err(_) => &[],
+        let find = |key: &str| {
+            self.labels
+                .binary_search_by(|(label, _)| cmp_normalized(label, key))
+                .ok()
+        };
+        let header = key
+            .get(..2)
+            .filter(|prefix| prefix.eq_ignore_ascii_case("x-"))
+            .and_then(|_| find(&key[2..]));
+        match find(key).or(header) {
+            Some(at) => &self.labels[at].1,
+            None => &[],
         }
     }
 }
@@ -224,7 +231,7 @@ pub(super) struct Budget {
 }
 
 impl Budget {
-    fn new(floor: usize, per_byte: usize) -> Budget {
+    pub(super) fn new(floor: usize, per_byte: usize) -> Budget {
         Budget {
             left: floor,
             per_byte,
@@ -716,12 +723,27 @@ impl Redactor {
                 self.walk_object(object, path, depth, work)
             }
             // Array levels are transparent: every item has the array's path,
-            // which no field rule matched, so items are only descended into.
+            // which no field rule matched, so items are descended into; a
+            // scalar item is the array key's value as much as a lone one is
+            // (`"x-patient-name": ["Jane Roe"]`, `"given": ["Jane"]`).
             Value::Array(items) => {
                 let depth = deeper(depth)?;
-                items
-                    .iter_mut()
-                    .try_for_each(|item| self.descend(item, path, depth, work))
+                items.iter_mut().try_for_each(|item| {
+                    let scalar = matches!(item, Value::String(_) | Value::Number(_));
+                    let rule = if scalar {
+                        self.context_rule_for(path.segments(), item, work)
+                    } else {
+                        None
+                    };
+                    match rule {
+                        Some(rule) => {
+                            self.rules[rule].replacement.apply(item);
+                            work.hits[rule] += 1;
+                            Ok(())
+                        }
+                        None => self.descend(item, path, depth, work),
+                    }
+                })
             }
             Value::String(text) => self.scan_text(text, depth, work),
             Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),

@@ -76,8 +76,13 @@ pub(super) enum RuleProblem {
         pattern: String,
         reason: &'static str,
     },
-    #[error("rule {rule_id}: `separator: loose` needs a `value` regex; without one, a label followed by a space would take the next word of ordinary prose")]
-    LooseWithoutValue { rule_id: String },
+    #[error("rule {rule_id}: `separator: {separator}` needs a `value` regex; without one, a label followed by a space would take the next word of ordinary prose, and a path label the route's next segment")]
+    SeparatorWithoutValue {
+        rule_id: String,
+        separator: &'static str,
+    },
+    #[error("rule {rule_id}: `separator: path` takes one path segment as the value; leave `value_extent` out or write `segment`")]
+    PathExtent { rule_id: String },
     #[error("bad label {label:?}: labels are 1 to 64 of A-Z, a-z, 0-9, `_`, `-`, with at least one letter or digit")]
     BadLabel { label: String },
     #[error("bad HL7 segment {segment:?}: three of A-Z and 0-9, not MSH")]

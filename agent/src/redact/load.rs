@@ -15,6 +15,7 @@ use super::path::PathPattern;
 use super::replace::PreparedReplacement;
 use super::rules::{
     ContextRule, FieldRule, Hl7Rule, PatternRule, Replacement, RulePack, RuleSpec, Separator,
+    ValueExtent,
 };
 use super::text::{self, ContextMatcher, Hl7Matcher, PatternMatcher, TextRules};
 
@@ -49,6 +50,10 @@ pub(super) const BUILTIN_PACKS: &[(&str, &str)] = &[
     (
         "redaction-rules/structured-fields.yaml",
         include_str!("../../../redaction-rules/structured-fields.yaml"),
+    ),
+    (
+        "redaction-rules/url-paths.yaml",
+        include_str!("../../../redaction-rules/url-paths.yaml"),
     ),
 ];
 
@@ -406,21 +411,54 @@ fn compile_context_rule(
     if rule.examples.matching.is_empty() {
         return Err(RuleProblem::NoMatchExamples { rule_id: rule.id });
     }
-    if rule.separator == Separator::Loose && rule.value.is_none() {
-        return Err(RuleProblem::LooseWithoutValue { rule_id: rule.id });
+    let separator_name = match rule.separator {
+        Separator::Strict => None,
+        Separator::Loose => Some("loose"),
+        Separator::Path => Some("path"),
+    };
+    if let (Some(separator), None) = (separator_name, &rule.value) {
+        return Err(RuleProblem::SeparatorWithoutValue {
+            rule_id: rule.id,
+            separator,
+        });
     }
+    let extent = match (rule.separator, rule.value_extent) {
+        (Separator::Path, None | Some(ValueExtent::Segment)) => ValueExtent::Segment,
+        (Separator::Path, Some(_)) => return Err(RuleProblem::PathExtent { rule_id: rule.id }),
+        (_, extent) => extent.unwrap_or_default(),
+    };
     let replacement = replacement_or_default(rule.replacement, &rule.id)?;
+    let normalize = |label: &String| {
+        text::normalize_label(label).ok_or_else(|| {
+            in_rule(&rule.id)(RuleProblem::BadLabel {
+                label: label.clone(),
+            })
+        })
+    };
+    let keys = rule
+        .keys
+        .iter()
+        .map(normalize)
+        .collect::<Result<Vec<_>, _>>()?;
+    let subjects = rule
+        .subjects
+        .iter()
+        .map(normalize)
+        .collect::<Result<Vec<_>, _>>()?;
+    // Structured keys are compared normalized, so a subject is one more
+    // normalized prefix of each label; path labels name no keys at all.
     let mut labels = Vec::new();
-    let mut words = Vec::new();
-    for key in &rule.keys {
-        let label = text::normalize_label(key)
-            .ok_or_else(|| in_rule(&rule.id)(RuleProblem::BadLabel { label: key.clone() }))?;
-        labels.push(label);
-        words.push(text::label_words(key));
+    if rule.separator != Separator::Path {
+        for key in &keys {
+            labels.push(key.clone());
+            labels.extend(subjects.iter().map(|subject| format!("{subject}{key}")));
+        }
     }
     labels.sort();
     labels.dedup();
-    let key_source = text::key_regex(&words, rule.separator);
+    let words: Vec<_> = rule.keys.iter().map(|key| text::label_words(key)).collect();
+    let subject_words: Vec<_> = rule.subjects.iter().map(|s| text::label_words(s)).collect();
+    let key_source = text::key_regex(&words, &subject_words, rule.separator);
     let (key, key_need) = text::compile(&key_source).map_err(in_rule(&rule.id))?;
     let value = match &rule.value {
         Some(value) => Some(text::compile_value(value).map_err(in_rule(&rule.id))?),
@@ -441,7 +479,7 @@ fn compile_context_rule(
             key_need,
             value_source: rule.value,
             value,
-            extent: rule.value_extent,
+            extent,
             validator: rule.validator,
             enabled: rule.enabled,
             examples: rule.examples,

@@ -216,6 +216,10 @@ pub enum ValueExtent {
     /// As `phrase`, but commas do not stop it. For street addresses:
     /// `address: 1 Main St, Springfield IL`.
     Line,
+    /// One URL path segment: to the next `/`, `?`, `#`, space, tab, line
+    /// break, or one of `& ; " ' < > \ |`. What `separator: path` always
+    /// uses.
+    Segment,
 }
 
 /// What may stand between a `kind: context` rule's label and its value.
@@ -233,6 +237,16 @@ pub enum Separator {
     /// with a `value` regex, which is then all that tells a value from the
     /// next word of a sentence (`the DOB field is required` must stay).
     Loose,
+    /// The label is a URL path segment and the value is the segment after
+    /// it: `/members/XJH123456789/eligibility`, `/dob/1941-01-10?…`. The
+    /// label must be a whole segment, the value the whole next segment (its
+    /// `value` regex must match all of it; percent-escapes are also tried
+    /// decoded). Only for rules with a `value` regex, which is what tells an
+    /// identifier (`/charts/0666494/`) from the route's next word
+    /// (`/patients/search/`) or an id operators debug with (a UUID). Path
+    /// labels name collections (`members`, `charts`, `dob`), not keys, so
+    /// they are not compared with the keys of structured records.
+    Path,
 }
 
 /// A rule of `kind: context`.
@@ -269,22 +283,31 @@ pub struct ContextRule {
     /// also matches `birthDate`, `BIRTH-DATE` and `birthdate`).
     pub keys: Vec<String>,
 
+    /// Words that may come before a label in a key, naming whose value it is:
+    /// with `subjects: [patient]`, the label `mrn` also matches `patient_mrn`,
+    /// `patientMrn`, `Patient-MRN` and (in records) the key `patientMrn`.
+    /// Same form as `keys`. Default: none. Example: `[patient, member]`.
+    #[serde(default)]
+    pub subjects: Vec<String>,
+
     /// A regular expression (ASCII semantics, as for `kind: pattern`) that the
     /// value must match, anchored at its start and ending at the end of the
-    /// value or before a space, tab, comma or period; only that match is then
+    /// value or before a space, tab, comma, period, `)` or `]`; only that match is then
     /// replaced. Leaves `null`, `true` and `false` alone when absent, and takes
     /// any other non-empty value. Example: `value: '\d{5}(?:-\d{4})?'`.
     #[serde(default)]
     pub value: Option<String>,
 
-    /// How far an unquoted value reaches. Default: `token`.
+    /// How far an unquoted value reaches. Default: `token`, and `segment`
+    /// (the only one allowed) with `separator: path`.
     #[serde(default)]
-    pub value_extent: ValueExtent,
+    pub value_extent: Option<ValueExtent>,
 
-    /// What may separate a label from its value: `strict` (`=` or `:`) or
-    /// `loose` (also spaces or `#`, as in `DOB 1936-10-04` and `DL# A2753541`;
-    /// see [`Separator`]). `loose` requires `value`, and a `value` regex that
-    /// ordinary words after the label do not match. Default: `strict`.
+    /// What may separate a label from its value: `strict` (`=` or `:`),
+    /// `loose` (also spaces or `#`, as in `DOB 1936-10-04` and `DL# A2753541`)
+    /// or `path` (`/dob/1936-10-04`); see [`Separator`]. `loose` and `path`
+    /// require `value`, and a `value` regex that ordinary words after the
+    /// label do not match. Default: `strict`.
     /// Example: `separator: loose`.
     #[serde(default)]
     pub separator: Separator,

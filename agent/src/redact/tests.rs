@@ -120,13 +120,16 @@ fn builtin_pack_loads_and_its_examples_pass() {
             "mrn-in-context",
             "mrn-in-prose",
             "member-account-in-context",
+            "member-account-in-prose",
             "licence-in-context",
+            "licence-in-prose",
             "device-serial-in-context",
             "card-number",
             "medicare-mbi",
             "vin",
             // names-and-dates.yaml
             "name-in-context",
+            "name-in-prose",
             "date-in-context",
             "date-in-prose",
             // network.yaml
@@ -144,6 +147,14 @@ fn builtin_pack_loads_and_its_examples_pass() {
             "field-fhir-identifiers",
             "field-fhir-name-parts",
             "field-fhir-dates",
+            // url-paths.yaml
+            "date-in-path",
+            "mrn-in-path",
+            "member-account-in-path",
+            "licence-in-path",
+            "device-serial-in-path",
+            "zip-in-path",
+            "name-in-path",
         ]
     );
 }

@@ -57,7 +57,8 @@ pub(in crate::redact) fn label_words(label: &str) -> Vec<String> {
 }
 
 /// The regex that finds any of `labels` (each as its words) written as a
-/// key: a word boundary, the label's words ASCII case-insensitively with an
+/// key: a word boundary, optionally one of `subjects` (as its words, then an
+/// optional `_` or `-`), the label's words ASCII case-insensitively with an
 /// optional `_` or `-` between two words, then an optional closing quote
 /// (`"`, `'`, or the escaped `\"` of JSON inside a string), spaces, and `=` or
 /// `:`. The match ends after the separator, where the value parser starts.
@@ -66,24 +67,41 @@ pub(in crate::redact) fn label_words(label: &str) -> Vec<String> {
 /// space, and the label may instead be followed by 1 to 8 spaces or tabs, or
 /// by a `#` with up to 8 spaces or tabs on either side. The strict separator
 /// is the first alternative, so where both apply (`dob = …`) the match ends
-/// after the `=`, as for a strict rule.
+/// after the `=`, as for a strict rule. With [`Separator::Path`] the label is
+/// a whole path segment, `/` on both sides, and takes no subjects.
 ///
 /// Separators are allowed at word breaks only, not between any two letters:
 /// that keeps the automaton small (every optional separator is one more
 /// state in every partial match), and real keys put them nowhere else.
-pub(in crate::redact) fn key_regex(labels: &[Vec<String>], separator: Separator) -> String {
+pub(in crate::redact) fn key_regex(
+    labels: &[Vec<String>],
+    subjects: &[Vec<String>],
+    separator: Separator,
+) -> String {
     const STRICT: &str = r#"(?:\\?["'])?[ \t]{0,8}[:=]"#;
+    let alternatives = |words: &[Vec<String>], join: &str| {
+        let mut alternatives: Vec<String> = words.iter().map(|w| w.join(join)).collect();
+        // Descending, so that a label comes before every label it is a
+        // prefix of: the automaton prefers the first alternative that
+        // matches, and `serial number SN-1` must be read as `serial number`.
+        alternatives.sort_by(|a, b| b.cmp(a));
+        alternatives.dedup();
+        alternatives.join("|")
+    };
     let (join, after) = match separator {
         Separator::Strict => ("[-_]?", STRICT.to_owned()),
         Separator::Loose => (
             "[-_ ]?",
             format!(r"(?:{STRICT}|[ \t]{{0,8}}#[ \t]{{0,8}}|[ \t]{{1,8}})"),
         ),
+        Separator::Path => return format!("(?i)/(?:{})/", alternatives(labels, "[-_]?")),
     };
-    let mut alternatives: Vec<String> = labels.iter().map(|words| words.join(join)).collect();
-    alternatives.sort();
-    alternatives.dedup();
-    format!(r"(?i)\b(?:{}){after}", alternatives.join("|"))
+    let subject = if subjects.is_empty() {
+        String::new()
+    } else {
+        format!("(?:(?:{})[-_]?)?", alternatives(subjects, join))
+    };
+    format!(r"(?i)\b{subject}(?:{}){after}", alternatives(labels, join))
 }
 
 fn is_segment_byte(byte: u8) -> bool {
@@ -158,13 +176,20 @@ pub(super) fn values(
     extent: ValueExtent,
     emit: &mut dyn FnMut(usize, usize, bool),
 ) {
+    if extent == ValueExtent::Segment {
+        let end = segment_end(text, at);
+        if end > at {
+            emit(at, end, false);
+        }
+        return;
+    }
     let mut at = at;
     while at < text.len() && is_space(text[at]) {
         at += 1;
     }
     match text.get(at) {
         None | Some(b'{') => {}
-        Some(b'[') => array(text, at + 1, emit),
+        Some(b'[') => array(text, at + 1, extent, emit),
         Some(_) => {
             if let Some((start, end, quoted, _)) = scalar(text, at, extent) {
                 emit(start, end, quoted);
@@ -174,8 +199,19 @@ pub(super) fn values(
 }
 
 /// Elements of a flat array of scalars (`"given": ["Jane", "Q"]`), each a
-/// value; stops at anything nested.
-fn array(text: &[u8], mut at: usize, emit: &mut dyn FnMut(usize, usize, bool)) {
+/// value; stops at anything nested. An unquoted element reaches as far as
+/// the rule's extent says but never past a comma or the `]`: Go prints a
+/// header map as `X-Patient-Name:[Jane Roe]`.
+fn array(
+    text: &[u8],
+    mut at: usize,
+    extent: ValueExtent,
+    emit: &mut dyn FnMut(usize, usize, bool),
+) {
+    let extent = match extent {
+        ValueExtent::Line => ValueExtent::Phrase,
+        other => other,
+    };
     for _ in 0..64 {
         while at < text.len() && (is_space(text[at]) || is_line_break(text[at])) {
             at += 1;
@@ -184,7 +220,7 @@ fn array(text: &[u8], mut at: usize, emit: &mut dyn FnMut(usize, usize, bool)) {
             None | Some(b']' | b'[' | b'{') => return,
             Some(_) => {}
         }
-        let Some((start, end, quoted, next)) = scalar(text, at, ValueExtent::Token) else {
+        let Some((start, end, quoted, next)) = scalar(text, at, extent) else {
             return;
         };
         emit(start, end, quoted);
@@ -236,6 +272,7 @@ fn scalar(text: &[u8], at: usize, extent: ValueExtent) -> Option<(usize, usize, 
                 ValueExtent::Token => token_end(text, at),
                 ValueExtent::Phrase => phrase_end(text, at, true),
                 ValueExtent::Line => phrase_end(text, at, false),
+                ValueExtent::Segment => segment_end(text, at),
             };
             (end > at).then_some((at, end, false, end))
         }
@@ -259,6 +296,21 @@ fn close(
 
 fn line_end(text: &[u8], from: usize) -> usize {
     memchr::memchr2(b'\n', b'\r', &text[from..]).map_or(text.len(), |i| from + i)
+}
+
+fn segment_end(text: &[u8], from: usize) -> usize {
+    let mut end = from;
+    while end < text.len()
+        && !is_space(text[end])
+        && !is_line_break(text[end])
+        && !matches!(
+            text[end],
+            b'/' | b'?' | b'#' | b'&' | b';' | b'"' | b'\'' | b'<' | b'>' | b'\\' | b'|'
+        )
+    {
+        end += 1;
+    }
+    end
 }
 
 fn token_end(text: &[u8], from: usize) -> usize {
@@ -305,9 +357,14 @@ pub(super) fn is_literal(value: &[u8]) -> bool {
 }
 
 /// Where a value regex's match may end: at the end of the value or before a
-/// space, tab, comma or period.
+/// space, tab, comma, period, or a closing `)` or `]` (`Patient(dob=1980-01-02)`
+/// reaches the parenthesis as a phrase: names may hold one).
 pub(super) fn ends_value(text: &[u8], end: usize, value_end: usize) -> bool {
-    end == value_end || matches!(text.get(end), Some(b' ' | b'\t' | b',' | b'.'))
+    end == value_end
+        || matches!(
+            text.get(end),
+            Some(b' ' | b'\t' | b',' | b'.' | b')' | b']')
+        )
 }
 
 #[cfg(test)]
@@ -315,7 +372,10 @@ mod tests {
     use super::*;
 
     fn found(text: &str, extent: ValueExtent) -> Vec<&str> {
-        let key_end = text.find(['=', ':']).unwrap() + 1;
+        let key_end = match extent {
+            ValueExtent::Segment => text[1..].find('/').unwrap() + 2,
+            _ => text.find(['=', ':']).unwrap() + 1,
+        };
         let mut spans = Vec::new();
         values(text.as_bytes(), key_end, extent, &mut |s, e, _| {
             spans.push((s, e))
@@ -333,13 +393,30 @@ mod tests {
         assert_eq!(
             key_regex(
                 &[label_words("first_name"), label_words("dob")],
+                &[],
                 Separator::Strict
             ),
-            r#"(?i)\b(?:dob|first[-_]?name)(?:\\?["'])?[ \t]{0,8}[:=]"#
+            r#"(?i)\b(?:first[-_]?name|dob)(?:\\?["'])?[ \t]{0,8}[:=]"#
         );
         assert_eq!(
-            key_regex(&[label_words("account_number")], Separator::Loose),
+            key_regex(&[label_words("account_number")], &[], Separator::Loose),
             r#"(?i)\b(?:account[-_ ]?number)(?:(?:\\?["'])?[ \t]{0,8}[:=]|[ \t]{0,8}#[ \t]{0,8}|[ \t]{1,8})"#
+        );
+        assert_eq!(
+            key_regex(
+                &[label_words("mrn")],
+                &[label_words("patient")],
+                Separator::Strict
+            ),
+            r#"(?i)\b(?:(?:patient)[-_]?)?(?:mrn)(?:\\?["'])?[ \t]{0,8}[:=]"#
+        );
+        assert_eq!(
+            key_regex(
+                &[label_words("by-name"), label_words("dob")],
+                &[],
+                Separator::Path
+            ),
+            "(?i)/(?:dob|by[-_]?name)/"
         );
     }
 
@@ -385,6 +462,10 @@ mod tests {
             ("name=", Token, &[]),
             ("name=   ", Phrase, &[]),
             ("dob=1980-01-02)", Token, &["1980-01-02"]),
+            ("X-Name:[Jane Roe]]", Phrase, &["Jane Roe"]),
+            ("X-Name:[Jane Roe, J. Roe]", Line, &["Jane Roe", "J. Roe"]),
+            ("/dob/1980-01-02?x=1", Segment, &["1980-01-02"]),
+            ("/n/Jane%20Roe HTTP/1.1", Segment, &["Jane%20Roe"]),
         ];
         for (text, extent, expected) in table {
             assert_eq!(&found(text, *extent), expected, "{text:?} {extent:?}");
