@@ -15,6 +15,21 @@ fn starts_segment(text: &[u8], at: usize) -> bool {
         || (at >= 2 && text[at - 2] == b'\\' && matches!(text[at - 1], b'r' | b'n'))
 }
 
+/// Whether a segment of one of `ids` may start somewhere in `text`: one pass
+/// over the bytes that can open a segment ([`starts_segment`]), so a text
+/// with none (most log lines) skips every rule's own search.
+pub(super) fn any_segment(text: &[u8], ids: &[[u8; 3]]) -> bool {
+    let opens = |at: usize| {
+        text.get(at..at + 3)
+            .is_some_and(|id| ids.iter().any(|known| known == id))
+    };
+    opens(0)
+        || memchr::memchr3_iter(b'\r', b'\n', b'\\', text).any(|at| match text[at] {
+            b'\\' => matches!(text.get(at + 1), Some(b'r' | b'n')) && opens(at + 2),
+            _ => opens(at + 1),
+        })
+}
+
 /// Where the segment that continues at `from` ends.
 fn segment_end(text: &[u8], from: usize) -> usize {
     let mut at = from;

@@ -2,15 +2,23 @@
 //! pass over the bytes, and the search that applies them.
 //!
 //! Every enabled pattern and every context rule's key regex go into one
-//! multi-pattern automaton (`regex_automata::meta`, lazy DFA). A text first
-//! meets the gate ([`analysis::Gate`]); if it passes, the automaton is asked
-//! whether anything matches at all (one forward pass that stops at the first
-//! match: the common, no-PHI case costs exactly that pass); only if something
-//! does, an overlapping search names every pattern that matches, and each of
-//! those runs alone over the text, so a match of one pattern never hides a
-//! match of another and the result is the same as running each rule on its
-//! own. HL7 rules find their segment id with `memmem`. Then the text's decoded
-//! views (`view.rs`) go through the same search, their hits mapped back.
+//! multi-pattern lazy DFA (`regex_automata::hybrid`, `MatchKind::All`). A
+//! text first meets the gate ([`analysis::Gate`]) and a length check (shorter
+//! than the shortest possible match: nothing to do); if it passes, one
+//! overlapping forward pass of the DFA reports every (pattern, match end)
+//! pair. That pass is all the common, no-PHI case costs, and it allocates
+//! nothing. Every pattern has a maximum match length (checked at load), so a
+//! match of pattern `p` ending at `e` starts no earlier than `e - maxlen(p)`:
+//! each reported end gives a window, a pattern's overlapping windows are
+//! merged, and the pattern (or the context rule's key loop) runs alone,
+//! leftmost-first, inside each merged window only (look-around still sees
+//! the bytes outside it). Since every match of the pattern lies inside one
+//! merged window, this finds exactly what running the pattern over the whole
+//! text finds, so a match of one pattern never hides a match of another and
+//! the result is the same as running each rule on its own. HL7 rules find
+//! their segment id with `memmem`, after one pass that says whether any
+//! segment start holds one of their ids. Then the text's decoded views
+//! (`view.rs`) go through the same search, their hits mapped back.
 
 mod analysis;
 mod context;
@@ -20,8 +28,12 @@ mod view;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::ops::Range;
+
 use memchr::memmem;
-use regex_automata::{meta, Anchored, Input, MatchKind, PatternSet};
+use regex_automata::hybrid::dfa::{Cache as DfaCache, OverlappingState, DFA};
+use regex_automata::nfa::thompson;
+use regex_automata::{meta, Anchored, Input, MatchKind};
 
 use super::engine::{AllowList, Budget};
 use super::error::RuleProblem;
@@ -58,18 +70,10 @@ pub(super) struct Re {
 impl Re {
     /// Compiles `pattern` (already checked by [`parse`]) with the text syntax.
     pub(super) fn new(pattern: &str) -> Result<Re, String> {
-        Re::build(&[pattern], MatchKind::LeftmostFirst)
-    }
-
-    fn build(patterns: &[&str], kind: MatchKind) -> Result<Re, String> {
         meta::Builder::new()
             .syntax(syntax())
-            .configure(
-                meta::Config::new()
-                    .match_kind(kind)
-                    .hybrid_cache_capacity(HYBRID_CACHE_BYTES),
-            )
-            .build_many(patterns)
+            .configure(meta::Config::new().hybrid_cache_capacity(HYBRID_CACHE_BYTES))
+            .build(pattern)
             .map(|regex| Re {
                 regex,
                 slot: usize::MAX,
@@ -247,12 +251,54 @@ enum UnionSource {
 
 #[derive(Debug)]
 struct Union {
-    /// Leftmost-first: is there any match at all?
-    any: Re,
-    /// All matches, overlapping: which patterns match?
-    all: Re,
+    /// Every match end of every pattern, overlapping.
+    dfa: DFA,
     sources: Vec<UnionSource>,
+    /// Per pattern, the longest match in bytes: how far before a reported
+    /// end its match can start. `usize::MAX` (the whole text before the end)
+    /// if the syntax gives none, which [`parse`] does not let through.
+    max_lens: Vec<usize>,
+    /// The shortest match of any pattern: a shorter text (a short JSON value)
+    /// needs no pass at all.
+    min_len: usize,
 }
+
+impl Union {
+    fn build(patterns: &[&str], sources: Vec<UnionSource>) -> Result<Union, String> {
+        let dfa = DFA::builder()
+            .syntax(syntax())
+            .thompson(thompson::Config::new().utf8(false))
+            .configure(
+                DFA::config()
+                    .match_kind(MatchKind::All)
+                    .cache_capacity(HYBRID_CACHE_BYTES),
+            )
+            .build_many(patterns)
+            .map_err(|error| one_line(&error.to_string()))?;
+        let mut max_lens = Vec::with_capacity(patterns.len());
+        let mut min_len = usize::MAX;
+        for pattern in patterns {
+            let properties = parse(pattern).map(|hir| hir.properties().clone());
+            let properties = properties.as_ref().ok();
+            max_lens.push(
+                properties
+                    .and_then(|p| p.maximum_len())
+                    .unwrap_or(usize::MAX),
+            );
+            min_len = min_len.min(properties.and_then(|p| p.minimum_len()).unwrap_or(0));
+        }
+        Ok(Union {
+            dfa,
+            sources,
+            max_lens,
+            min_len,
+        })
+    }
+}
+
+/// A pattern's window being grown during the union pass: `start..end`, or
+/// none yet.
+const NO_WINDOW: (usize, usize) = (usize::MAX, 0);
 
 /// Every text rule, compiled.
 #[derive(Debug)]
@@ -269,7 +315,12 @@ pub(super) struct TextRules {
     /// automaton's states by 64 and cut its speed from about 850 to 150 MB/s
     /// on the corpus of benches/redact_text.rs.
     standalone: Vec<(usize, usize)>,
+    /// Per entry of `standalone`, the bytes one of which every match holds.
+    standalone_bytes: Vec<Vec<u8>>,
     gate: analysis::Gate,
+    /// The segment ids of the enabled HL7 rules; `None` if one is not three
+    /// bytes (the loader allows no such id), and then no text skips them.
+    hl7_ids: Option<Vec<[u8; 3]>>,
     slots: usize,
 }
 
@@ -283,11 +334,15 @@ impl TextRules {
         let mut texts: Vec<&str> = Vec::new();
         let mut needs = Vec::new();
         let mut standalone = Vec::new();
+        let mut standalone_bytes = Vec::new();
         for (m, matcher) in patterns.iter().enumerate().filter(|(_, m)| m.enabled) {
             for (p, source) in matcher.sources.iter().enumerate() {
-                if matcher.needs[p].is_anchored() {
-                    standalone.push((m, p));
-                    continue;
+                if let Need::AnyByte(bytes) = &matcher.needs[p] {
+                    if matcher.needs[p].is_anchored() {
+                        standalone.push((m, p));
+                        standalone_bytes.push(bytes.clone());
+                        continue;
+                    }
                 }
                 sources.push(UnionSource::Pattern {
                     matcher: m,
@@ -305,12 +360,13 @@ impl TextRules {
         let union = if texts.is_empty() {
             None
         } else {
-            Some(Union {
-                any: Re::build(&texts, MatchKind::LeftmostFirst)?,
-                all: Re::build(&texts, MatchKind::All)?,
-                sources,
-            })
+            Some(Union::build(&texts, sources)?)
         };
+        let hl7_ids = hl7
+            .iter()
+            .filter(|m| m.enabled)
+            .map(|m| m.segment.as_bytes().try_into().ok())
+            .collect();
         let mut rules = TextRules {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             patterns: Vec::new(),
@@ -318,7 +374,9 @@ impl TextRules {
             hl7,
             union,
             standalone,
+            standalone_bytes,
             gate: analysis::Gate::new(needs),
+            hl7_ids,
             slots: 0,
         };
         let mut slot = 0;
@@ -326,10 +384,6 @@ impl TextRules {
             re.slot = slot;
             slot += 1;
         };
-        if let Some(union) = &mut rules.union {
-            assign(&mut union.any);
-            assign(&mut union.all);
-        }
         for matcher in &mut patterns {
             matcher.regexes.iter_mut().for_each(&mut assign);
         }
@@ -365,7 +419,8 @@ impl TextRules {
         Scratch {
             owner: self.id,
             caches: (0..self.slots).map(|_| None).collect(),
-            patset: PatternSet::new(self.union.as_ref().map_or(0, |u| u.sources.len())),
+            union_cache: None,
+            windows: vec![NO_WINDOW; self.union.as_ref().map_or(0, |u| u.sources.len())],
             hits: Vec::new(),
             view: view::View::default(),
             out: String::new(),
@@ -417,20 +472,27 @@ impl TextRules {
     ) -> Result<(), RedactionFailureReason> {
         let Scratch {
             caches,
-            patset,
+            union_cache,
+            windows,
             hits,
             view,
             ..
         } = scratch;
+        let mut search = Search {
+            allow,
+            caches,
+            union_cache,
+            windows,
+        };
         budget.spend(text.len())?;
-        self.find_layer(text, only, allow, caches, patset, &mut |hit| hits.push(hit));
+        self.find_layer(text, only, &mut search, &mut |hit| hits.push(hit));
         for encoding in view::ENCODINGS {
             if !view::decode(encoding, text, view) {
                 continue;
             }
             budget.spend(view.bytes.len())?;
             let view = &*view;
-            self.find_layer(&view.bytes, only, allow, caches, patset, &mut |hit| {
+            self.find_layer(&view.bytes, only, &mut search, &mut |hit| {
                 let (start, end) = view.original(hit.start, hit.end);
                 hits.push(Hit {
                     start,
@@ -446,70 +508,176 @@ impl TextRules {
         &self,
         text: &[u8],
         only: Only,
-        allow: &[AllowList],
-        caches: &mut [Option<meta::Cache>],
-        patset: &mut PatternSet,
+        search: &mut Search<'_>,
         emit: &mut dyn FnMut(Hit),
     ) {
+        let whole = 0..text.len();
         match only {
             Only::Enabled => {
                 if let Some(union) = &self.union {
-                    if self.gate.passes(text) {
-                        self.find_through_union(union, text, allow, caches, patset, emit);
+                    if text.len() >= union.min_len && self.gate.passes(text) {
+                        self.find_through_union(union, text, search, emit);
                     }
                 }
-                for &(matcher, pattern) in &self.standalone {
-                    find_pattern(&self.patterns[matcher], pattern, text, caches, emit);
+                for (&(matcher, pattern), bytes) in
+                    self.standalone.iter().zip(&self.standalone_bytes)
+                {
+                    if has_any_byte(text, bytes) {
+                        let matcher = &self.patterns[matcher];
+                        find_pattern(matcher, pattern, text, whole.clone(), search.caches, emit);
+                    }
                 }
-                for matcher in self.hl7.iter().filter(|m| m.enabled) {
-                    find_hl7(matcher, text, emit);
+                let segments = match &self.hl7_ids {
+                    Some(ids) => !ids.is_empty() && hl7::any_segment(text, ids),
+                    None => true,
+                };
+                if segments {
+                    for matcher in self.hl7.iter().filter(|m| m.enabled) {
+                        find_hl7(matcher, text, emit);
+                    }
                 }
             }
             Only::Rule(TextRule::Pattern(m)) => {
                 for pattern in 0..self.patterns[m].regexes.len() {
-                    find_pattern(&self.patterns[m], pattern, text, caches, emit);
+                    find_pattern(
+                        &self.patterns[m],
+                        pattern,
+                        text,
+                        whole.clone(),
+                        search.caches,
+                        emit,
+                    );
                 }
             }
-            Only::Rule(TextRule::Context(m)) => {
-                find_context(&self.contexts[m], text, allow, caches, emit)
-            }
+            Only::Rule(TextRule::Context(m)) => find_context(
+                &self.contexts[m],
+                text,
+                whole,
+                search.allow,
+                search.caches,
+                emit,
+            ),
             Only::Rule(TextRule::Hl7(m)) => find_hl7(&self.hl7[m], text, emit),
         }
     }
 
+    /// One overlapping pass names every (pattern, match end); each pattern
+    /// then runs alone in the merged windows its ends give (see the module
+    /// doc). A window is confirmed as soon as a later end of its pattern
+    /// falls past it, so what is held stays one window per pattern however
+    /// many matches the text has.
     fn find_through_union(
         &self,
         union: &Union,
         text: &[u8],
-        allow: &[AllowList],
-        caches: &mut [Option<meta::Cache>],
-        patset: &mut PatternSet,
+        search: &mut Search<'_>,
         emit: &mut dyn FnMut(Hit),
     ) {
-        let any = with_cache(caches, &union.any, |cache| {
-            let input = Input::new(text).earliest(true);
-            union.any.regex.search_half_with(cache, &input).is_some()
-        });
+        let Search {
+            allow,
+            caches,
+            union_cache,
+            windows,
+        } = search;
+        let cache = union_cache.get_or_insert_with(|| union.dfa.create_cache());
+        let input = Input::new(text);
+        let mut state = OverlappingState::start();
+        let mut any = false;
+        loop {
+            if union
+                .dfa
+                .try_search_overlapping_fwd(cache, &input, &mut state)
+                .is_err()
+            {
+                // The DFA is built to neither quit nor give up, so this is
+                // not expected; if it happens, fail closed: every pattern
+                // over the whole text, as if each had matched at its end (a
+                // window already confirmed is found again, and hits are
+                // deduplicated when normalized).
+                for pattern in 0..union.sources.len() {
+                    self.confirm(union, pattern, 0..text.len(), text, allow, caches, emit);
+                }
+                return;
+            }
+            let Some(found) = state.get_match() else {
+                break;
+            };
+            if !any {
+                any = true;
+                windows.fill(NO_WINDOW);
+            }
+            let pattern = found.pattern().as_usize();
+            let end = found.offset();
+            let start = end.saturating_sub(union.max_lens[pattern]);
+            let window = &mut windows[pattern];
+            if window.0 != usize::MAX && start <= window.1 {
+                window.1 = end;
+                continue;
+            }
+            let (done_start, done_end) = std::mem::replace(window, (start, end));
+            if done_start != usize::MAX {
+                self.confirm(
+                    union,
+                    pattern,
+                    done_start..done_end,
+                    text,
+                    allow,
+                    caches,
+                    emit,
+                );
+            }
+        }
         if !any {
             return;
         }
-        patset.clear();
-        with_cache(caches, &union.all, |cache| {
-            union
-                .all
-                .regex
-                .which_overlapping_matches_with(cache, &Input::new(text), patset)
-        });
-        for id in patset.iter() {
-            match union.sources[id.as_usize()] {
-                UnionSource::Pattern { matcher, pattern } => {
-                    find_pattern(&self.patterns[matcher], pattern, text, caches, emit)
-                }
-                UnionSource::ContextKey { matcher } => {
-                    find_context(&self.contexts[matcher], text, allow, caches, emit)
-                }
+        for pattern in 0..union.sources.len() {
+            let (start, end) = windows[pattern];
+            if start != usize::MAX {
+                self.confirm(union, pattern, start..end, text, allow, caches, emit);
             }
         }
+    }
+
+    /// Runs union pattern `pattern` alone in `window` of `text`.
+    #[allow(clippy::too_many_arguments)]
+    fn confirm(
+        &self,
+        union: &Union,
+        pattern: usize,
+        window: Range<usize>,
+        text: &[u8],
+        allow: &[AllowList],
+        caches: &mut [Option<meta::Cache>],
+        emit: &mut dyn FnMut(Hit),
+    ) {
+        match union.sources[pattern] {
+            UnionSource::Pattern { matcher, pattern } => {
+                find_pattern(&self.patterns[matcher], pattern, text, window, caches, emit)
+            }
+            UnionSource::ContextKey { matcher } => {
+                find_context(&self.contexts[matcher], text, window, allow, caches, emit)
+            }
+        }
+    }
+}
+
+/// What a search borrows from the scratch.
+struct Search<'s> {
+    allow: &'s [AllowList],
+    caches: &'s mut [Option<meta::Cache>],
+    union_cache: &'s mut Option<DfaCache>,
+    /// Per union pattern, its open window ([`TextRules::find_through_union`]).
+    windows: &'s mut [(usize, usize)],
+}
+
+/// Whether `text` holds one of `bytes` (at most three are read: a pattern's
+/// [`Need::AnyByte`] set kept out of the union has one to three).
+fn has_any_byte(text: &[u8], bytes: &[u8]) -> bool {
+    match *bytes {
+        [a] => memchr::memchr(a, text).is_some(),
+        [a, b] => memchr::memchr2(a, b, text).is_some(),
+        [a, b, c] => memchr::memchr3(a, b, c, text).is_some(),
+        _ => true,
     }
 }
 
@@ -528,16 +696,19 @@ fn validates(validator: Validator, matched: &[u8]) -> bool {
     std::str::from_utf8(matched).map_or(true, |text| validator.check(text))
 }
 
+/// Every leftmost-first match of one pattern that lies inside `span` of
+/// `text` (look-around sees the whole text).
 fn find_pattern(
     matcher: &PatternMatcher,
     pattern: usize,
     text: &[u8],
+    span: Range<usize>,
     caches: &mut [Option<meta::Cache>],
     emit: &mut dyn FnMut(Hit),
 ) {
     let re = &matcher.regexes[pattern];
     with_cache(caches, re, |cache| {
-        let mut input = Input::new(text);
+        let mut input = Input::new(text).range(span);
         while let Some(found) = re.regex.search_with(cache, &input) {
             let valid = matcher
                 .validator
@@ -556,9 +727,12 @@ fn find_pattern(
     })
 }
 
+/// Every labelled value whose key's leftmost-first match lies inside `span`
+/// of `text`; the value itself may reach past it.
 fn find_context(
     matcher: &ContextMatcher,
     text: &[u8],
+    span: Range<usize>,
     allow: &[AllowList],
     caches: &mut [Option<meta::Cache>],
     emit: &mut dyn FnMut(Hit),
@@ -568,7 +742,7 @@ fn find_context(
     let mut key_cache = caches[matcher.key.slot]
         .take()
         .unwrap_or_else(|| matcher.key.regex.create_cache());
-    let mut input = Input::new(text);
+    let mut input = Input::new(text).range(span);
     while let Some(found) = matcher.key.regex.search_with(&mut key_cache, &input) {
         input.set_start(found.end().max(found.start() + 1));
         let Some(key) = context::whole_key(text, found.start()) else {
@@ -630,7 +804,9 @@ fn find_hl7(matcher: &Hl7Matcher, text: &[u8], emit: &mut dyn FnMut(Hit)) {
 pub(super) struct Scratch {
     owner: u64,
     caches: Vec<Option<meta::Cache>>,
-    patset: PatternSet,
+    union_cache: Option<DfaCache>,
+    /// One per union pattern; only read after the pass that fills it.
+    windows: Vec<(usize, usize)>,
     /// Hits of the text being scanned, as spans of it.
     pub(super) hits: Vec<Hit>,
     view: view::View,
@@ -640,4 +816,179 @@ pub(super) struct Scratch {
     pub(super) rules_in_union: Vec<usize>,
     /// Hits per rule of a text given to `redact_text`.
     pub(super) counts: Vec<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redact::rules::Separator;
+
+    fn no_examples() -> Examples {
+        Examples {
+            matching: Vec::new(),
+            no_match: Vec::new(),
+        }
+    }
+
+    fn pattern_rule(rule: usize, sources: &[&str]) -> PatternMatcher {
+        let (regexes, needs) = sources.iter().map(|s| compile(s).unwrap()).unzip();
+        PatternMatcher {
+            rule,
+            sources: sources.iter().map(|s| s.to_string()).collect(),
+            regexes,
+            needs,
+            validator: None,
+            enabled: true,
+            examples: no_examples(),
+        }
+    }
+
+    fn context_rule(
+        rule: usize,
+        labels: &[&str],
+        subjects: &[&str],
+        separator: Separator,
+        value: Option<&str>,
+        extent: ValueExtent,
+    ) -> ContextMatcher {
+        let words = |list: &[&str]| list.iter().map(|l| label_words(l)).collect::<Vec<_>>();
+        let key_source = key_regex(&words(labels), &words(subjects), separator);
+        let (key, key_need) = compile(&key_source).unwrap();
+        ContextMatcher {
+            rule,
+            pack: 0,
+            labels: labels.iter().filter_map(|l| normalize_label(l)).collect(),
+            key_source,
+            key,
+            key_need,
+            value_source: value.map(str::to_owned),
+            value: value.map(|v| compile_value(v).unwrap()),
+            extent,
+            validator: None,
+            enabled: true,
+            examples: no_examples(),
+        }
+    }
+
+    /// Patterns whose matches chain (one ends where the next starts),
+    /// overlap, nest, prefer an earlier alternative, or depend on look-around
+    /// at a window's edge.
+    fn rules() -> TextRules {
+        let patterns = vec![
+            pattern_rule(0, &[r"\b\d{3}-\d{2}-\d{4}\b"]),
+            pattern_rule(1, &[r"\d{2,4}", r"[0-9a-f]{8}"]),
+            pattern_rule(2, &[r"(?:ab|a)(?:bc)?c{0,3}"]),
+            pattern_rule(3, &[r"x[a-z ]{0,10}y", r"\bfoo\b|\bfoo bar\b"]),
+            pattern_rule(4, &[r"^\d{3}", r"\d{3}$", r"(?m)^ab"]),
+            pattern_rule(5, &[r"[a-z]{1,8}@[a-z]{1,8}\.[a-z]{2,3}"]),
+        ];
+        let contexts = vec![
+            context_rule(
+                6,
+                &["dob", "date_of_birth"],
+                &["patient"],
+                Separator::Loose,
+                Some(r"\d{1,4}[-/]\d{1,2}[-/]\d{1,4}"),
+                ValueExtent::Token,
+            ),
+            context_rule(
+                7,
+                &["name", "full_name"],
+                &[],
+                Separator::Strict,
+                None,
+                ValueExtent::Phrase,
+            ),
+        ];
+        TextRules::new(patterns, contexts, Vec::new()).unwrap()
+    }
+
+    fn hits(rules: &TextRules, text: &str, only: Only, scratch: &mut Scratch) -> Vec<Hit> {
+        scratch.hits.clear();
+        let mut budget = Budget::new(usize::MAX, 0);
+        rules
+            .find(text.as_bytes(), only, &[], scratch, &mut budget)
+            .unwrap();
+        let mut found = std::mem::take(&mut scratch.hits);
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+
+    #[test]
+    fn windowed_search_finds_what_each_rule_finds_alone() {
+        const PIECES: [&str; 32] = [
+            "123",
+            "-",
+            "45",
+            "6789",
+            "0",
+            "ab",
+            "abc",
+            "c",
+            "cc",
+            " ",
+            "x",
+            "y",
+            "foo",
+            " bar",
+            "dob",
+            "=",
+            ": ",
+            "#",
+            "patient_",
+            "name",
+            "Jane Roe",
+            "@",
+            "a@b.org",
+            ".com",
+            "\\\"",
+            "%40",
+            "%2D",
+            "deadbeef",
+            "\n",
+            "12/31/1999",
+            "+",
+            "date_of_birth",
+        ];
+        let rules = rules();
+        let mut scratch = rules.new_scratch();
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |bound: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % bound as u64) as usize
+        };
+        let mut texts: Vec<String> = vec![
+            "123-45-6789".into(),
+            "1234567890123".into(),
+            "abcbcccabcc ab abc".into(),
+            "xaaaaaaaaaay xay xxy foo bar foo".into(),
+            "patient dob 1999-12-31 dob=12/31/1999 name=Jane Roe".into(),
+            "deadbeefdeadbeef0123456789".into(),
+            "mail a@b.org, c@d.com 123".into(),
+        ];
+        for _ in 0..400 {
+            let pieces = 1 + next(40);
+            texts.push((0..pieces).map(|_| PIECES[next(PIECES.len())]).collect());
+        }
+        let alone: Vec<TextRule> = (0..rules.patterns.len())
+            .map(TextRule::Pattern)
+            .chain((0..rules.contexts.len()).map(TextRule::Context))
+            .collect();
+        let mut matched = 0;
+        for text in &texts {
+            let together = hits(&rules, text, Only::Enabled, &mut scratch);
+            let mut each: Vec<Hit> = alone
+                .iter()
+                .flat_map(|&rule| hits(&rules, text, Only::Rule(rule), &mut scratch))
+                .collect();
+            each.sort_unstable();
+            each.dedup();
+            assert_eq!(together, each, "{text:?}");
+            matched += usize::from(!together.is_empty());
+        }
+        assert!(matched > texts.len() / 2, "the texts exercise the rules");
+    }
 }
