@@ -90,10 +90,8 @@ fn supported() -> Vec<(Encoding, PhiKind)> {
 const SEEDS: std::ops::Range<u64> = 0..16;
 
 /// The share of generated lines (every supported encoding × kind × [`SEEDS`])
-/// from which every planted value is gone, through both paths. Issue 3's bar
-/// is 100 %; this floor is what the engine reached when the test was written
-/// and may only be raised: a change that lets more PHI through fails here.
-const LEAK_FREE_FLOOR_PERCENT: f64 = 79.4;
+/// from which every planted value is gone, through both paths: all of them.
+const LEAK_FREE_FLOOR_PERCENT: f64 = 100.0;
 
 fn leak_free(line: &Line) -> bool {
     [
@@ -178,9 +176,8 @@ fn clean_lines_come_back_byte_for_byte() {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
-    /// Issue 3's acceptance test: zero leaks. Open: run with `--ignored`.
+    /// Issue 3's acceptance test: zero leaks.
     #[test]
-    #[ignore = "issue 3 is open: recall gaps (README, Not yet)"]
     fn planted_phi_never_survives_and_canaries_do(seed: u64, pick: prop::sample::Index) {
         let pairs = supported();
         let (encoding, kind) = pairs[pick.index(pairs.len())];
@@ -189,7 +186,6 @@ proptest! {
     }
 
     #[test]
-    #[ignore = "issue 3 is open: recall gaps (README, Not yet)"]
     fn mixed_lines_lose_their_phi_and_keep_their_canaries(seed: u64) {
         let line = Generator::new(seed).line();
         check(&line)?;
@@ -200,7 +196,6 @@ proptest! {
 /// Every supported (encoding, kind) pair, a few seeds each, so a pair the
 /// random picks miss is still covered on every run.
 #[test]
-#[ignore = "issue 3 is open: recall gaps (README, Not yet)"]
 fn every_encoding_and_kind() {
     for (encoding, kind) in supported() {
         for seed in 0..4 {

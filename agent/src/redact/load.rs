@@ -381,6 +381,7 @@ fn compile_pattern_rule(
         regexes.push(re);
         needs.push(need);
     }
+    let keep = text::Keep::new(&rule.keep).map_err(in_rule(&rule.id))?;
     Ok((
         RuleMeta {
             id: rule.id.into(),
@@ -393,6 +394,7 @@ fn compile_pattern_rule(
             regexes,
             needs,
             validator: rule.validator,
+            keep,
             enabled: rule.enabled,
             examples: rule.examples,
         },

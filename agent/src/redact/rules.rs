@@ -185,6 +185,15 @@ pub struct PatternRule {
     #[serde(default)]
     pub validator: Option<Validator>,
 
+    /// Regular expressions (same syntax and bounds as `patterns`) for the
+    /// tokens operators debug with that a match may fall inside by chance: a
+    /// match that lies wholly inside a match of one of these is left alone.
+    /// For identifiers that a span id or a UUID can spell (a span id of
+    /// sixteen decimal digits that passes Luhn). Default: none.
+    /// Example: `['\b[0-9a-f]{32}-[0-9a-f]{16}\b']`.
+    #[serde(default)]
+    pub keep: Vec<String>,
+
     /// What a match becomes. Default: the text `[REDACTED:<rule id>]`.
     #[serde(default)]
     pub replacement: Option<Replacement>,

@@ -23,6 +23,7 @@
 mod analysis;
 mod context;
 mod hl7;
+mod keep;
 mod merge;
 mod view;
 
@@ -44,6 +45,7 @@ use crate::internal_events::RedactionFailureReason;
 pub(super) use analysis::Need;
 use analysis::{one_line, parse, syntax};
 pub(super) use context::{key_regex, label_words, normalize_label};
+pub(super) use keep::Keep;
 pub(super) use merge::{normalize, render, Hit};
 
 /// Gives every compiled rule set its own id, so scratch caches made for one
@@ -90,6 +92,7 @@ pub(super) struct PatternMatcher {
     pub(super) regexes: Vec<Re>,
     pub(super) needs: Vec<Need>,
     pub(super) validator: Option<Validator>,
+    pub(super) keep: Option<Keep>,
     pub(super) enabled: bool,
     pub(super) examples: Examples,
 }
@@ -712,7 +715,11 @@ fn find_pattern(
         while let Some(found) = re.regex.search_with(cache, &input) {
             let valid = matcher
                 .validator
-                .is_none_or(|validator| validates(validator, &text[found.range()]));
+                .is_none_or(|validator| validates(validator, &text[found.range()]))
+                && !matcher
+                    .keep
+                    .as_ref()
+                    .is_some_and(|keep| keep.covers(text, found.start(), found.end()));
             if valid {
                 emit(Hit {
                     start: found.start(),
@@ -838,6 +845,7 @@ mod tests {
             regexes,
             needs,
             validator: None,
+            keep: None,
             enabled: true,
             examples: no_examples(),
         }
