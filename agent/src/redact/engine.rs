@@ -144,6 +144,10 @@ pub struct Redactor {
     field_matchers: Vec<FieldMatcher>,
     /// The last keys of every field pattern that ends in a key.
     field_last_keys: LastKeys,
+    /// For each of `field_last_keys`, in its order: the indexes into
+    /// `field_matchers`, in load order, of those that can match a path ending
+    /// in it (a pattern ends in it or in `*`).
+    field_candidates: Vec<Vec<usize>>,
     /// Indexes into `field_matchers` of those with a pattern ending in `*`:
     /// the only ones to try when the path's last key is not in `field_last_keys`.
     open_tail_matchers: Vec<usize>,
@@ -163,6 +167,10 @@ pub struct Redactor {
     /// A key whose visit panics, to prove that a panic in the walk fails closed.
     #[cfg(test)]
     pub(super) panic_on_key: Option<&'static str>,
+    /// Parse and walk every JSON document, to prove the shortcut for clean
+    /// ones changes no result.
+    #[cfg(test)]
+    pub(super) always_parse_json: bool,
 }
 
 /// Context-rule labels, sorted, each with the enabled context rules (indexes
@@ -224,7 +232,7 @@ thread_local! {
 }
 
 /// How far a record may still make the scanner read; see [`BUDGET_FLOOR_BYTES`].
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct Budget {
     left: usize,
     per_byte: usize,
@@ -291,8 +299,23 @@ impl Redactor {
         text: TextRules,
     ) -> Redactor {
         let field_last_keys = LastKeys::new(field_matchers.iter().flat_map(|m| m.patterns.iter()));
-        let open_tail_matchers = (0..field_matchers.len())
+        let open_tail_matchers: Vec<usize> = (0..field_matchers.len())
             .filter(|&i| field_matchers[i].has_open_tail())
+            .collect();
+        let field_candidates = field_last_keys
+            .keys()
+            .map(|last| {
+                (0..field_matchers.len())
+                    .filter(|&i| {
+                        open_tail_matchers.contains(&i)
+                            || field_matchers[i]
+                                .patterns
+                                .iter()
+                                .filter_map(PathPattern::last_key)
+                                .any(|key| key.eq_ignore_ascii_case(last))
+                    })
+                    .collect()
+            })
             .collect();
         let mut keys: Vec<String> = field_matchers
             .iter()
@@ -315,6 +338,7 @@ impl Redactor {
             rules,
             field_matchers,
             field_last_keys,
+            field_candidates,
             open_tail_matchers,
             allow,
             text,
@@ -324,6 +348,8 @@ impl Redactor {
             budget_per_byte: BUDGET_BYTES_PER_BYTE,
             #[cfg(test)]
             panic_on_key: None,
+            #[cfg(test)]
+            always_parse_json: false,
         }
     }
 
@@ -753,20 +779,30 @@ impl Redactor {
     /// The context rule that takes the string or number at `path` because its
     /// last key names the rule's label, if any.
     fn context_rule_for(&self, path: &[&str], value: &Value, work: &mut Work<'_>) -> Option<usize> {
-        let key = path.last()?;
-        let matchers = self.structured_labels.for_key(key);
-        if matchers.is_empty() {
+        if !self.labelled(path) {
             return None;
         }
-        let number;
-        let text = match value {
-            Value::String(text) => text.as_str(),
-            Value::Number(n) => {
-                number = n.to_string();
-                number.as_str()
-            }
-            _ => return None,
-        };
+        match value {
+            Value::String(text) => self.context_rule_for_text(path, text, work),
+            Value::Number(n) => self.context_rule_for_text(path, &n.to_string(), work),
+            _ => None,
+        }
+    }
+
+    /// Whether the last key of `path` names a context rule's label.
+    pub(super) fn labelled(&self, path: &[&str]) -> bool {
+        path.last()
+            .is_some_and(|key| !self.structured_labels.for_key(key).is_empty())
+    }
+
+    /// [`context_rule_for`](Self::context_rule_for) on a scalar's text.
+    pub(super) fn context_rule_for_text(
+        &self,
+        path: &[&str],
+        text: &str,
+        work: &mut Work<'_>,
+    ) -> Option<usize> {
+        let matchers = self.structured_labels.for_key(path.last()?);
         matchers.iter().find_map(|&index| {
             let matcher = &self.text.contexts[index];
             let allowed = self.allow[matcher.pack].exempts(path);
@@ -811,14 +847,7 @@ impl Redactor {
         if self.text.none_enabled() || spliced.whole {
             return Ok(unchanged(spliced));
         }
-        work.scratch.hits.clear();
-        self.text.find(
-            current.as_bytes(),
-            Only::Enabled,
-            &self.allow,
-            work.scratch,
-            &mut work.budget,
-        )?;
+        self.text_hits(current, work)?;
         drop_hits_inside(&mut work.scratch.hits, &spliced.documents);
         if work.scratch.hits.is_empty() {
             return Ok(unchanged(spliced));
@@ -837,24 +866,45 @@ impl Redactor {
         Ok(Scanned::InScratch)
     }
 
+    /// Every enabled text rule's hits in `text` and its views, into
+    /// `work.scratch.hits`.
+    pub(super) fn text_hits(
+        &self,
+        text: &str,
+        work: &mut Work<'_>,
+    ) -> Result<(), RedactionFailureReason> {
+        work.scratch.hits.clear();
+        self.text.find(
+            text.as_bytes(),
+            Only::Enabled,
+            &self.allow,
+            work.scratch,
+            &mut work.budget,
+        )
+    }
+
+    pub(super) fn text_rules(&self) -> &TextRules {
+        &self.text
+    }
+
     /// The rule that replaces the value at `path`: the first, in load order,
     /// that matches and that its file's allow-list does not exempt.
-    fn field_rule_for(&self, path: &[&str]) -> Option<usize> {
+    pub(super) fn field_rule_for(&self, path: &[&str]) -> Option<usize> {
         let takes = |matcher: &&FieldMatcher| {
             matcher.matches(path) && self.allow[matcher.pack].exempting(path).is_none()
         };
-        let last_key_named = path
+        let candidates = match path
             .last()
-            .is_some_and(|key| self.field_last_keys.contains(key));
-        let found = if last_key_named {
-            self.field_matchers.iter().find(takes)
-        } else {
-            self.open_tail_matchers
-                .iter()
-                .map(|&i| &self.field_matchers[i])
-                .find(takes)
+            .and_then(|key| self.field_last_keys.position(key))
+        {
+            Some(at) => &self.field_candidates[at],
+            None => &self.open_tail_matchers,
         };
-        found.map(|matcher| matcher.rule)
+        candidates
+            .iter()
+            .map(|&i| &self.field_matchers[i])
+            .find(takes)
+            .map(|matcher| matcher.rule)
     }
 }
 

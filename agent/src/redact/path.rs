@@ -93,10 +93,14 @@ impl PathPattern {
     pub(super) fn matches(&self, path: &[&str]) -> bool {
         // Fast reject: almost every pattern ends in a key (`*.ssn`), and almost
         // every visited path ends in some other key, so one comparison settles
-        // most calls before the general matcher runs.
-        if let Some(Segment::Key(last)) = self.segments.last() {
-            match path.last() {
-                Some(key) if key.eq_ignore_ascii_case(last) => {}
+        // most calls before the general matcher runs. The keys after a
+        // pattern's last `*` can only match the path's last segments, so all
+        // of them are compared: allow-lists hold dozens of `*.<thing>.name`.
+        let mut tail = path.iter().rev();
+        for segment in self.segments.iter().rev() {
+            let Segment::Key(key) = segment else { break };
+            match tail.next() {
+                Some(seg) if seg.eq_ignore_ascii_case(key) => {}
                 _ => return false,
             }
         }
@@ -145,10 +149,21 @@ impl LastKeys {
         LastKeys { keys }
     }
 
+    #[cfg(test)]
     pub(super) fn contains(&self, key: &str) -> bool {
+        self.position(key).is_some()
+    }
+
+    /// Where `key` is in [`keys`](Self::keys), ignoring ASCII case.
+    pub(super) fn position(&self, key: &str) -> Option<usize> {
         self.keys
             .binary_search_by(|probe| cmp_ignore_ascii_case(probe, key))
-            .is_ok()
+            .ok()
+    }
+
+    /// The keys, lowercased, sorted.
+    pub(super) fn keys(&self) -> impl Iterator<Item = &str> + '_ {
+        self.keys.iter().map(|key| &**key)
     }
 }
 
