@@ -1,5 +1,7 @@
 //! Events of the redaction stage. Rule ids and counts only: never the values.
 
+use prometheus_client::metrics::counter::Counter;
+
 use super::metrics;
 use super::metrics::{ReasonLabel, RuleLabel};
 
@@ -17,6 +19,29 @@ impl RedactionsApplied<'_> {
                 rule: self.rule_id.to_owned(),
             })
             .inc_by(self.count);
+    }
+}
+
+/// One rule's counter of replaced values, looked up once: a hot caller that
+/// reports per text keeps it rather than building the label and looking the
+/// rule up in the family every time.
+#[derive(Clone, Debug)]
+pub struct RedactionsCounter(Counter);
+
+impl RedactionsCounter {
+    pub fn new(rule_id: &str) -> RedactionsCounter {
+        RedactionsCounter(
+            metrics()
+                .redactions
+                .get_or_create(&RuleLabel {
+                    rule: rule_id.to_owned(),
+                })
+                .clone(),
+        )
+    }
+
+    pub fn inc_by(&self, count: u64) {
+        self.0.inc_by(count);
     }
 }
 

@@ -165,6 +165,10 @@ impl Redactor {
     /// (whole, or an object somewhere in it) and names a field rule's key.
     pub(super) fn document_candidate(&self, text: &str) -> Option<Candidate> {
         let bytes = text.as_bytes();
+        // Most strings hold neither bracket, and then neither a whole
+        // document nor an object can be in them; one vectorized pass settles
+        // it before trimming and the field-key scan.
+        memchr::memchr2(b'{', b'[', bytes)?;
         let start = text.len() - text.trim_start().len();
         let end = text.trim_end().len();
         let whole =

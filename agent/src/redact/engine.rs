@@ -19,6 +19,11 @@ use super::text::{self, Only, Scratch, TextRule, TextRules};
 use crate::event::LogRecord;
 use crate::internal_events::{RedactionFailed, RedactionFailureReason, RedactionsApplied};
 
+mod clean_text_memo;
+mod path_memo;
+
+pub(super) use path_memo::PathFacts;
+
 /// The message of a record that could not be redacted and was masked whole.
 pub const REDACTION_FAILED_MARKER: &str = "[REDACTED:redaction-failed]";
 
@@ -160,6 +165,8 @@ pub struct Redactor {
     /// Every key named by a field pattern: a JSON document found in a string
     /// is only parsed (to let field rules see its structure) if it holds one.
     field_keys: Option<aho_corasick::AhoCorasick>,
+    /// Which of a thread's memoized path decisions are this redactor's.
+    memo_owner: u64,
     /// Where the work budget starts ([`BUDGET_FLOOR_BYTES`]).
     budget_floor: usize,
     /// What a byte of text earns ([`BUDGET_BYTES_PER_BYTE`]).
@@ -171,6 +178,10 @@ pub struct Redactor {
     /// ones changes no result.
     #[cfg(test)]
     pub(super) always_parse_json: bool,
+    /// Decide every path and scan every text afresh, to prove the memos
+    /// change no result.
+    #[cfg(test)]
+    pub(super) no_memos: bool,
 }
 
 /// Context-rule labels, sorted, each with the enabled context rules (indexes
@@ -198,9 +209,10 @@ impl StructuredLabels {
         StructuredLabels { labels }
     }
 
-    /// The context rules whose label `key` names (ignoring case, `_`, `-`,
-    /// and the `X-` of a non-standard HTTP header, as in text).
-    fn for_key(&self, key: &str) -> &[usize] {
+    /// Where the label that `key` names is (ignoring case, `_`, `-`, and the
+    /// `X-` of a non-standard HTTP header, as in text), for
+    /// [`rules_at`](Self::rules_at).
+    fn position(&self, key: &str) -> Option<usize> {
         let find = |key: &str| {
             self.labels
                 .binary_search_by(|(label, _)| cmp_normalized(label, key))
@@ -210,7 +222,12 @@ impl StructuredLabels {
             .get(..2)
             .filter(|prefix| prefix.eq_ignore_ascii_case("x-"))
             .and_then(|_| find(&key[2..]));
-        match find(key).or(header) {
+        find(key).or(header)
+    }
+
+    /// The context rules of the label at `position`.
+    fn rules_at(&self, position: Option<usize>) -> &[usize] {
+        match position {
             Some(at) => &self.labels[at].1,
             None => &[],
         }
@@ -228,7 +245,9 @@ fn cmp_normalized(label: &str, key: &str) -> Ordering {
 
 thread_local! {
     /// The text scanner's buffers and automaton caches, one set per thread.
-    static SCRATCH: RefCell<Option<Scratch>> = const { RefCell::new(None) };
+    /// Boxed: it is taken out and put back on every call, and moving the
+    /// caches themselves cost more than scanning a short text.
+    static SCRATCH: RefCell<Option<Box<Scratch>>> = const { RefCell::new(None) };
 }
 
 /// How far a record may still make the scanner read; see [`BUDGET_FLOOR_BYTES`].
@@ -344,12 +363,15 @@ impl Redactor {
             text,
             structured_labels,
             field_keys,
+            memo_owner: path_memo::next_owner(),
             budget_floor: BUDGET_FLOOR_BYTES,
             budget_per_byte: BUDGET_BYTES_PER_BYTE,
             #[cfg(test)]
             panic_on_key: None,
             #[cfg(test)]
             always_parse_json: false,
+            #[cfg(test)]
+            no_memos: false,
         }
     }
 
@@ -384,7 +406,7 @@ impl Redactor {
         let taken = SCRATCH.with(|cell| cell.borrow_mut().take());
         let mut scratch = match taken {
             Some(scratch) if self.text.owns(&scratch) => scratch,
-            _ => self.text.new_scratch(),
+            _ => Box::new(self.text.new_scratch()),
         };
         let result = f(&mut scratch);
         SCRATCH.with(|cell| *cell.borrow_mut() = Some(scratch));
@@ -450,13 +472,9 @@ impl Redactor {
                 }
             };
             if result.is_ok() {
-                for (rule, &count) in self.rules.iter().zip(&counts) {
+                for (rule, &count) in counts.iter().enumerate() {
                     if count > 0 {
-                        RedactionsApplied {
-                            rule_id: &rule.id,
-                            count,
-                        }
-                        .emit();
+                        scratch.counter(rule, &self.rules[rule].id).inc_by(count);
                     }
                 }
             }
@@ -721,8 +739,10 @@ impl Redactor {
             let rule = if value.is_null() {
                 None
             } else {
-                self.field_rule_for(path.segments())
-                    .or_else(|| self.context_rule_for(path.segments(), value, work))
+                let facts = self.path_facts(path.segments());
+                facts
+                    .field_rule
+                    .or_else(|| self.context_rule_for(path.segments(), facts, value, work))
             };
             match rule {
                 Some(rule) => {
@@ -754,10 +774,12 @@ impl Redactor {
             // (`"x-patient-name": ["Jane Roe"]`, `"given": ["Jane"]`).
             Value::Array(items) => {
                 let depth = deeper(depth)?;
+                let mut facts = None;
                 items.iter_mut().try_for_each(|item| {
                     let scalar = matches!(item, Value::String(_) | Value::Number(_));
                     let rule = if scalar {
-                        self.context_rule_for(path.segments(), item, work)
+                        let facts = *facts.get_or_insert_with(|| self.path_facts(path.segments()));
+                        self.context_rule_for(path.segments(), facts, item, work)
                     } else {
                         None
                     };
@@ -778,34 +800,37 @@ impl Redactor {
 
     /// The context rule that takes the string or number at `path` because its
     /// last key names the rule's label, if any.
-    fn context_rule_for(&self, path: &[&str], value: &Value, work: &mut Work<'_>) -> Option<usize> {
-        if !self.labelled(path) {
-            return None;
-        }
+    fn context_rule_for(
+        &self,
+        path: &[&str],
+        facts: PathFacts,
+        value: &Value,
+        work: &mut Work<'_>,
+    ) -> Option<usize> {
+        facts.label?;
         match value {
-            Value::String(text) => self.context_rule_for_text(path, text, work),
-            Value::Number(n) => self.context_rule_for_text(path, &n.to_string(), work),
+            Value::String(text) => self.context_rule_for_text(path, facts, text, work),
+            Value::Number(n) => self.context_rule_for_text(path, facts, &n.to_string(), work),
             _ => None,
         }
     }
 
-    /// Whether the last key of `path` names a context rule's label.
-    pub(super) fn labelled(&self, path: &[&str]) -> bool {
-        path.last()
-            .is_some_and(|key| !self.structured_labels.for_key(key).is_empty())
-    }
-
-    /// [`context_rule_for`](Self::context_rule_for) on a scalar's text.
+    /// [`context_rule_for`](Self::context_rule_for) on a scalar's text;
+    /// `facts` are those of `path`.
     pub(super) fn context_rule_for_text(
         &self,
         path: &[&str],
+        facts: PathFacts,
         text: &str,
         work: &mut Work<'_>,
     ) -> Option<usize> {
-        let matchers = self.structured_labels.for_key(path.last()?);
-        matchers.iter().find_map(|&index| {
+        let matchers = self.structured_labels.rules_at(facts.label);
+        matchers.iter().enumerate().find_map(|(at, &index)| {
             let matcher = &self.text.contexts[index];
-            let allowed = self.allow[matcher.pack].exempts(path);
+            let allowed = match facts.exempt {
+                Some(exempt) => exempt & (1 << at) != 0,
+                None => self.allow[matcher.pack].exempts(path),
+            };
             (!allowed && matcher.takes_value(text, work.scratch)).then_some(matcher.rule)
         })
     }
@@ -820,7 +845,17 @@ impl Redactor {
         if work.embedded == 0 {
             work.budget.earn(text.len());
         }
+        // Without a document in it, `scan_str` only runs the text rules, so
+        // a text they found clean before is clean again, at the same charge.
+        let plain = !self.text.none_enabled() && self.document_candidate(text).is_none();
+        if plain {
+            if let Some(charge) = self.clean_charge(text) {
+                return work.budget.spend(charge);
+            }
+        }
+        let before = work.budget.left;
         match self.scan_str(text, depth, work)? {
+            Scanned::Unchanged if plain => self.remember_clean(text, before - work.budget.left),
             Scanned::Unchanged => {}
             // The old text's buffer becomes the next output buffer.
             Scanned::InScratch => std::mem::swap(text, &mut work.scratch.out),
@@ -866,6 +901,40 @@ impl Redactor {
         Ok(Scanned::InScratch)
     }
 
+    /// Whether the enabled text rules find nothing in `text` (as
+    /// [`text_hits`](Self::text_hits) would leave `work.scratch.hits` empty),
+    /// with the same charge.
+    pub(super) fn text_is_clean(
+        &self,
+        text: &str,
+        work: &mut Work<'_>,
+    ) -> Result<bool, RedactionFailureReason> {
+        if let Some(charge) = self.clean_charge(text) {
+            work.scratch.hits.clear();
+            work.budget.spend(charge)?;
+            return Ok(true);
+        }
+        let before = work.budget.left;
+        self.text_hits(text, work)?;
+        let clean = work.scratch.hits.is_empty();
+        if clean {
+            self.remember_clean(text, before - work.budget.left);
+        }
+        Ok(clean)
+    }
+
+    fn clean_charge(&self, text: &str) -> Option<usize> {
+        #[cfg(test)]
+        if self.no_memos {
+            return None;
+        }
+        clean_text_memo::clean_charge(self.memo_owner, text)
+    }
+
+    fn remember_clean(&self, text: &str, charge: usize) {
+        clean_text_memo::remember_clean(self.memo_owner, text, charge)
+    }
+
     /// Every enabled text rule's hits in `text` and its views, into
     /// `work.scratch.hits`.
     pub(super) fn text_hits(
@@ -887,9 +956,37 @@ impl Redactor {
         &self.text
     }
 
+    /// What the rules decide for `path`, remembered per thread.
+    pub(super) fn path_facts(&self, path: &[&str]) -> PathFacts {
+        #[cfg(test)]
+        if self.no_memos {
+            return self.decide_path(path);
+        }
+        path_memo::path_facts(self.memo_owner, path, || self.decide_path(path))
+    }
+
+    fn decide_path(&self, path: &[&str]) -> PathFacts {
+        let label = path
+            .last()
+            .and_then(|key| self.structured_labels.position(key));
+        let matchers = self.structured_labels.rules_at(label);
+        let exempt = (matchers.len() <= 64).then(|| {
+            matchers
+                .iter()
+                .enumerate()
+                .filter(|&(_, &index)| self.allow[self.text.contexts[index].pack].exempts(path))
+                .fold(0, |exempt, (at, _)| exempt | 1 << at)
+        });
+        PathFacts {
+            field_rule: self.field_rule_for(path),
+            label,
+            exempt,
+        }
+    }
+
     /// The rule that replaces the value at `path`: the first, in load order,
     /// that matches and that its file's allow-list does not exempt.
-    pub(super) fn field_rule_for(&self, path: &[&str]) -> Option<usize> {
+    fn field_rule_for(&self, path: &[&str]) -> Option<usize> {
         let takes = |matcher: &&FieldMatcher| {
             matcher.matches(path) && self.allow[matcher.pack].exempting(path).is_none()
         };

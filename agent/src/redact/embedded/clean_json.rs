@@ -17,7 +17,7 @@
 
 use std::borrow::Cow;
 
-use crate::redact::engine::{deeper, Work};
+use crate::redact::engine::{deeper, PathFacts, Work};
 use crate::redact::Redactor;
 
 /// The document may change, or it is not certain that serde_json reads it as
@@ -78,30 +78,44 @@ impl Redactor {
         if self.text_rules().none_enabled() {
             return Ok(());
         }
-        self.text_hits(text, work).map_err(|_| Unsure)?;
-        if work.scratch.hits.is_empty() {
-            Ok(())
-        } else {
-            Err(Unsure)
+        match self.text_is_clean(text, work) {
+            Ok(true) => Ok(()),
+            _ => Err(Unsure),
         }
     }
 
     /// Whether a rule would take the non-null value at `path`: a field rule,
     /// or (for a string or a number's text) a context rule naming its key.
-    fn takes(&self, path: &[&str], scalar: Option<&str>, work: &mut Work<'_>) -> Clean {
-        if self.field_rule_for(path).is_some() {
+    /// `facts` are those of `path`.
+    fn takes(
+        &self,
+        path: &[&str],
+        facts: PathFacts,
+        scalar: Option<&str>,
+        work: &mut Work<'_>,
+    ) -> Clean {
+        if facts.field_rule.is_some() {
             return Err(Unsure);
         }
         match scalar {
-            Some(text) if self.context_rule_for_text(path, text, work).is_some() => Err(Unsure),
-            _ => Ok(()),
+            Some(text) => self.item_taken(path, facts, text, work),
+            None => Ok(()),
         }
     }
 
     /// Whether a context rule would take the array item or labelled scalar
-    /// at `path`.
-    fn item_taken(&self, path: &[&str], text: &str, work: &mut Work<'_>) -> Clean {
-        match self.context_rule_for_text(path, text, work) {
+    /// at `path`, whose facts are `facts`.
+    fn item_taken(
+        &self,
+        path: &[&str],
+        facts: PathFacts,
+        text: &str,
+        work: &mut Work<'_>,
+    ) -> Clean {
+        if facts.label.is_none() {
+            return Ok(());
+        }
+        match self.context_rule_for_text(path, facts, text, work) {
             Some(_) => Err(Unsure),
             None => Ok(()),
         }
@@ -214,39 +228,42 @@ impl<'t> Reader<'_, 't> {
         't: 'p,
     {
         let redactor = self.redactor;
+        if self.peek() == Some(b'n') {
+            return self.literal(b"null");
+        }
+        let facts = redactor.path_facts(path);
         match self.peek() {
-            Some(b'n') => self.literal(b"null"),
             Some(b't') => {
                 self.literal(b"true")?;
-                self.takes(path, None, work)
+                self.takes(path, facts, None, work)
             }
             Some(b'f') => {
                 self.literal(b"false")?;
-                self.takes(path, None, work)
+                self.takes(path, facts, None, work)
             }
             Some(b'"') => {
                 self.at += 1;
                 let text = self.string()?;
-                self.takes(path, Some(&text), work)?;
+                self.takes(path, facts, Some(&text), work)?;
                 self.scan(&text, depth, work)
             }
             Some(b'{') => {
-                self.takes(path, None, work)?;
+                self.takes(path, facts, None, work)?;
                 self.at += 1;
                 let depth = deeper(depth).map_err(|_| Unsure)?;
                 self.object(path, depth, work)
             }
             Some(b'[') => {
-                self.takes(path, None, work)?;
+                self.takes(path, facts, None, work)?;
                 self.at += 1;
                 let depth = deeper(depth).map_err(|_| Unsure)?;
                 self.array(path, depth, work)
             }
             _ => {
                 let number = self.number()?;
-                self.takes(path, None, work)?;
-                if redactor.labelled(path) {
-                    redactor.item_taken(path, &number.text()?, work)?;
+                self.takes(path, facts, None, work)?;
+                if facts.label.is_some() {
+                    redactor.item_taken(path, facts, &number.text()?, work)?;
                 }
                 Ok(())
             }
@@ -265,6 +282,9 @@ impl<'t> Reader<'_, 't> {
             self.at += 1;
             return Ok(());
         }
+        // Items share the array's path; most arrays hold no scalar.
+        let mut known: Option<PathFacts> = None;
+        let mut facts = |path: &[&str]| *known.get_or_insert_with(|| redactor.path_facts(path));
         loop {
             self.skip_ws();
             match self.peek() {
@@ -274,7 +294,7 @@ impl<'t> Reader<'_, 't> {
                 Some(b'"') => {
                     self.at += 1;
                     let text = self.string()?;
-                    redactor.item_taken(path, &text, work)?;
+                    redactor.item_taken(path, facts(path), &text, work)?;
                     self.scan(&text, depth, work)?;
                 }
                 Some(b'{') => {
@@ -287,8 +307,9 @@ impl<'t> Reader<'_, 't> {
                 }
                 _ => {
                     let number = self.number()?;
-                    if redactor.labelled(path) {
-                        redactor.item_taken(path, &number.text()?, work)?;
+                    let facts = facts(path);
+                    if facts.label.is_some() {
+                        redactor.item_taken(path, facts, &number.text()?, work)?;
                     }
                 }
             }
@@ -304,8 +325,14 @@ impl<'t> Reader<'_, 't> {
         }
     }
 
-    fn takes(&self, path: &[&str], scalar: Option<&str>, work: &mut Work<'_>) -> Clean {
-        self.redactor.takes(path, scalar, work)
+    fn takes(
+        &self,
+        path: &[&str],
+        facts: PathFacts,
+        scalar: Option<&str>,
+        work: &mut Work<'_>,
+    ) -> Clean {
+        self.redactor.takes(path, facts, scalar, work)
     }
 
     fn scan(&self, text: &str, depth: usize, work: &mut Work<'_>) -> Clean {

@@ -321,6 +321,21 @@ fn token_end(text: &[u8], from: usize) -> usize {
     end
 }
 
+const ORDINARY: u8 = 0;
+
+/// Per byte, `ORDINARY` unless it may end a word of a phrase: a space, a
+/// byte that [`ends_phrase`] (the comma included), `=` or `:`.
+static PHRASE_BYTES: [u8; 256] = {
+    let mut table = [ORDINARY; 256];
+    let special = b" \t\n\r&;\"}]|<>\\,=:";
+    let mut i = 0;
+    while i < special.len() {
+        table[special[i] as usize] = 1;
+        i += 1;
+    }
+    table
+};
+
 /// Words separated by spaces; stops before a word that is the next key
 /// (`dob=` or `dob: `), and trims trailing spaces.
 fn phrase_end(text: &[u8], from: usize, commas_end: bool) -> usize {
@@ -328,8 +343,18 @@ fn phrase_end(text: &[u8], from: usize, commas_end: bool) -> usize {
     let mut at = from;
     loop {
         let word_start = at;
-        while at < text.len() && !is_space(text[at]) && !ends_phrase(text[at], commas_end) {
-            let byte = text[at];
+        // Most bytes of a phrase are letters: one table lookup each, and
+        // only the few bytes that may end a word are looked at closely.
+        while at < text.len() {
+            while at < text.len() && PHRASE_BYTES[usize::from(text[at])] == ORDINARY {
+                at += 1;
+            }
+            let Some(&byte) = text.get(at) else {
+                break;
+            };
+            if is_space(byte) || ends_phrase(byte, commas_end) {
+                break;
+            }
             let next = text.get(at + 1).copied();
             let is_key = at > word_start
                 && (byte == b'='

@@ -40,7 +40,7 @@ use super::engine::{AllowList, Budget};
 use super::error::RuleProblem;
 use super::rules::{Examples, ValueExtent};
 use super::validate::Validator;
-use crate::internal_events::RedactionFailureReason;
+use crate::internal_events::{RedactionFailureReason, RedactionsCounter};
 
 pub(super) use analysis::Need;
 use analysis::{one_line, parse, syntax};
@@ -151,7 +151,7 @@ impl ContextMatcher {
             return false;
         }
         let text = value.as_bytes();
-        self.accept(text, 0, text.len(), true, &mut scratch.caches)
+        self.accept(text, 0, text.len(), true, &mut scratch.caches[..])
             .is_some()
     }
 
@@ -166,18 +166,19 @@ impl ContextMatcher {
         text: &[u8],
         start: usize,
         end: usize,
-        caches: &mut [Option<meta::Cache>],
+        caches: &mut (impl Caches + ?Sized),
     ) -> Option<usize> {
         let mut candidate = end;
         for _ in 0..MAX_VALUE_ENDS {
             let input = Input::new(text)
                 .range(start..candidate)
                 .anchored(Anchored::Yes);
-            let found = with_cache(caches, re, |cache| re.regex.search_with(cache, &input));
-            if let Some(found) = found {
-                if context::ends_value(text, found.end(), candidate) {
-                    return Some(found.end());
-                }
+            // Look-around sees the same bytes whatever the range's end, so a
+            // match within a shorter range is one within this one too: no
+            // match here means none at any earlier break.
+            let found = re.regex.search_with(caches.cache(re), &input)?;
+            if context::ends_value(text, found.end(), candidate) {
+                return Some(found.end());
             }
             candidate = (start + 1..candidate)
                 .rev()
@@ -194,7 +195,7 @@ impl ContextMatcher {
         start: usize,
         end: usize,
         quoted: bool,
-        caches: &mut [Option<meta::Cache>],
+        caches: &mut (impl Caches + ?Sized),
     ) -> Option<usize> {
         let mut end = end;
         if !quoted {
@@ -429,6 +430,7 @@ impl TextRules {
             out: String::new(),
             rules_in_union: Vec::new(),
             counts: Vec::new(),
+            counters: Vec::new(),
         }
     }
 
@@ -684,6 +686,35 @@ fn has_any_byte(text: &[u8], bytes: &[u8]) -> bool {
     }
 }
 
+/// Where a regex finds its cache (made on first use).
+pub(super) trait Caches {
+    fn cache(&mut self, re: &Re) -> &mut meta::Cache;
+}
+
+impl Caches for [Option<meta::Cache>] {
+    fn cache(&mut self, re: &Re) -> &mut meta::Cache {
+        self[re.slot].get_or_insert_with(|| re.regex.create_cache())
+    }
+}
+
+/// Every cache but the one at `slot`, which is borrowed elsewhere.
+struct SplitCaches<'c> {
+    before: &'c mut [Option<meta::Cache>],
+    after: &'c mut [Option<meta::Cache>],
+    slot: usize,
+}
+
+impl Caches for SplitCaches<'_> {
+    fn cache(&mut self, re: &Re) -> &mut meta::Cache {
+        let entry = match re.slot.cmp(&self.slot) {
+            std::cmp::Ordering::Less => &mut self.before[re.slot],
+            std::cmp::Ordering::Greater => &mut self.after[re.slot - self.slot - 1],
+            std::cmp::Ordering::Equal => unreachable!("the key's cache is borrowed apart"),
+        };
+        entry.get_or_insert_with(|| re.regex.create_cache())
+    }
+}
+
 /// Runs `f` with the cache of `re`, made on first use.
 fn with_cache<R>(
     caches: &mut [Option<meta::Cache>],
@@ -744,13 +775,20 @@ fn find_context(
     caches: &mut [Option<meta::Cache>],
     emit: &mut dyn FnMut(Hit),
 ) {
-    // The key's cache is taken out for the loop, since values are checked
-    // with another regex (and its cache) inside it.
-    let mut key_cache = caches[matcher.key.slot]
-        .take()
-        .unwrap_or_else(|| matcher.key.regex.create_cache());
+    // Values are checked with another regex (and its cache) inside the loop,
+    // so the key's cache is borrowed apart from the rest; taking it out
+    // instead copied the whole cache twice per window.
+    let slot = matcher.key.slot;
+    let (before, rest) = caches.split_at_mut(slot);
+    let (key_cache, after) = rest.split_first_mut().expect("every regex has a slot");
+    let key_cache = key_cache.get_or_insert_with(|| matcher.key.regex.create_cache());
+    let mut value_caches = SplitCaches {
+        before,
+        after,
+        slot,
+    };
     let mut input = Input::new(text).range(span);
-    while let Some(found) = matcher.key.regex.search_with(&mut key_cache, &input) {
+    while let Some(found) = matcher.key.regex.search_with(key_cache, &input) {
         input.set_start(found.end().max(found.start() + 1));
         let Some(key) = context::whole_key(text, found.start()) else {
             continue;
@@ -763,7 +801,7 @@ fn find_context(
             found.end(),
             matcher.extent,
             &mut |start, end, quoted| {
-                if let Some(end) = matcher.accept(text, start, end, quoted, caches) {
+                if let Some(end) = matcher.accept(text, start, end, quoted, &mut value_caches) {
                     emit(Hit {
                         start,
                         end,
@@ -773,7 +811,6 @@ fn find_context(
             },
         );
     }
-    caches[matcher.key.slot] = Some(key_cache);
 }
 
 /// Whether the file's allow list exempts a dotted key written in text.
@@ -823,6 +860,19 @@ pub(super) struct Scratch {
     pub(super) rules_in_union: Vec<usize>,
     /// Hits per rule of a text given to `redact_text`.
     pub(super) counts: Vec<u64>,
+    /// Per rule index, its `/metrics` counter once a text has counted a hit
+    /// of it on this thread.
+    counters: Vec<Option<RedactionsCounter>>,
+}
+
+impl Scratch {
+    /// The counter of rule index `rule`, whose id is `id`.
+    pub(super) fn counter(&mut self, rule: usize, id: &str) -> &RedactionsCounter {
+        if self.counters.len() <= rule {
+            self.counters.resize(rule + 1, None);
+        }
+        self.counters[rule].get_or_insert_with(|| RedactionsCounter::new(id))
+    }
 }
 
 #[cfg(test)]
