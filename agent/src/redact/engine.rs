@@ -517,13 +517,7 @@ impl Redactor {
                     if spliced.whole || self.text.none_enabled() {
                         return Ok(());
                     }
-                    self.text.find(
-                        text.as_bytes(),
-                        Only::Enabled,
-                        &self.allow,
-                        work.scratch,
-                        &mut work.budget,
-                    )?;
+                    self.text_hits(text, &mut work)?;
                     drop_hits_inside(&mut work.scratch.hits, &spliced.in_original);
                     Ok(())
                 });
