@@ -210,14 +210,8 @@ impl<'t> Reader<'_, 't> {
                     self.member(&mut inner, depth, work)?;
                 }
             }
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => self.at += 1,
-                Some(b'}') => {
-                    self.at += 1;
-                    return Ok(());
-                }
-                _ => return Err(Unsure),
+            if self.closed_after_item(b'}')? {
+                return Ok(());
             }
         }
     }
@@ -313,14 +307,8 @@ impl<'t> Reader<'_, 't> {
                     }
                 }
             }
-            self.skip_ws();
-            match self.peek() {
-                Some(b',') => self.at += 1,
-                Some(b']') => {
-                    self.at += 1;
-                    return Ok(());
-                }
-                _ => return Err(Unsure),
+            if self.closed_after_item(b']')? {
+                return Ok(());
             }
         }
     }
@@ -333,6 +321,23 @@ impl<'t> Reader<'_, 't> {
         work: &mut Work<'_>,
     ) -> Clean {
         self.redactor.takes(path, facts, scalar, work)
+    }
+
+    /// After an object member or array item: `,` (more follow) or `close`
+    /// (the container ends, `true`); anything else is not JSON we trust.
+    fn closed_after_item(&mut self, close: u8) -> Result<bool, Unsure> {
+        self.skip_ws();
+        match self.peek() {
+            Some(b',') => {
+                self.at += 1;
+                Ok(false)
+            }
+            Some(byte) if byte == close => {
+                self.at += 1;
+                Ok(true)
+            }
+            _ => Err(Unsure),
+        }
     }
 
     fn scan(&self, text: &str, depth: usize, work: &mut Work<'_>) -> Clean {
