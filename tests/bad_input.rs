@@ -23,12 +23,7 @@ fn bad_bytes_are_counted_and_nothing_else_is_lost() {
     );
     bytes.extend_from_slice(b"after seq=5\n");
     std::fs::write(&log, &bytes).unwrap();
-    let config = test_config(
-        tmp.path(),
-        &[format!("{}/*.log", tmp.path().display())],
-        &tmp.path().join("data"),
-        "",
-    );
+    let config = dir_config(tmp.path(), "");
     let agent = Agent::with_config(&config);
     agent.wait_ready();
     agent.wait_for(Duration::from_secs(30), "6 records", |r| {

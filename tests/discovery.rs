@@ -41,12 +41,7 @@ fn excluded_files_are_not_read() {
     let tmp = tempfile::tempdir().unwrap();
     append(&tmp.path().join("app.log"), "kept seq=0\n");
     append(&tmp.path().join("wardwatch.log"), "own output seq=1\n");
-    let config = test_config(
-        tmp.path(),
-        &[format!("{}/*.log", tmp.path().display())],
-        &tmp.path().join("data"),
-        "",
-    );
+    let config = dir_config(tmp.path(), "");
     add_logs_setting(
         &config,
         &format!("exclude: ['{}/wardwatch.log']", tmp.path().display()),
@@ -64,12 +59,7 @@ fn read_from_end_skips_only_what_was_there_at_start() {
     let tmp = tempfile::tempdir().unwrap();
     let old = tmp.path().join("old.log");
     append(&old, "before start seq=100\n");
-    let config = test_config(
-        tmp.path(),
-        &[format!("{}/*.log", tmp.path().display())],
-        &tmp.path().join("data"),
-        "",
-    );
+    let config = dir_config(tmp.path(), "");
     add_logs_setting(&config, "read_from: end");
     let agent = Agent::with_config(&config);
     agent.wait_ready();
@@ -94,12 +84,7 @@ fn a_reused_inode_with_new_content_is_read_from_the_start() {
         &log,
         "2024-05-06 first generation, a line long enough to matter seq=0\n",
     );
-    let config = test_config(
-        tmp.path(),
-        &[format!("{}/*.log", tmp.path().display())],
-        &tmp.path().join("data"),
-        "",
-    );
+    let config = dir_config(tmp.path(), "");
     let first = Agent::with_config(&config);
     first.wait_for(Duration::from_secs(10), "the first file", |r| !r.is_empty());
     let (status, _, _) = first.terminate();

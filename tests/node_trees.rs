@@ -155,12 +155,7 @@ fn health_and_metrics_are_served() {
     let tmp = tempfile::tempdir().unwrap();
     let log = tmp.path().join("app.log");
     append(&log, "hello seq=0\nworld seq=1\n");
-    let config = test_config(
-        tmp.path(),
-        &[format!("{}/*.log", tmp.path().display())],
-        &tmp.path().join("data"),
-        "",
-    );
+    let config = dir_config(tmp.path(), "");
     let agent = Agent::with_config(&config);
     agent.wait_ready();
     agent.wait_for(Duration::from_secs(20), "2 records", |r| r.len() >= 2);

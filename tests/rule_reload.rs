@@ -29,10 +29,8 @@ fn sighup_swaps_in_new_rules_and_a_broken_file_keeps_the_old_ones() {
     std::fs::write(rules.join("pack.yaml"), SSN_RULE).unwrap();
     let log = tmp.path().join("app.log");
     append(&log, &line(0));
-    let config = test_config(
+    let config = dir_config(
         tmp.path(),
-        &[format!("{}/*.log", tmp.path().display())],
-        &tmp.path().join("data"),
         // Interval reloads off: only SIGHUP, so the test controls when.
         "redaction:\n  rules: [rules]\n  reload_interval_secs: 0\n",
     );
@@ -78,12 +76,7 @@ fn sighup_swaps_in_new_rules_and_a_broken_file_keeps_the_old_ones() {
 fn sighup_with_the_built_in_rules_does_not_stop_the_agent() {
     let tmp = tempfile::tempdir().unwrap();
     append(&tmp.path().join("app.log"), "hello seq=0\n");
-    let config = test_config(
-        tmp.path(),
-        &[format!("{}/*.log", tmp.path().display())],
-        &tmp.path().join("data"),
-        "",
-    );
+    let config = dir_config(tmp.path(), "");
     let agent = Agent::with_config(&config);
     agent.wait_ready();
     hangup(&agent);

@@ -39,6 +39,17 @@ pub fn test_config(dir: &Path, include: &[String], data_dir: &Path, extra: &str)
     path
 }
 
+/// [`test_config`] for the common layout: every `*.log` directly in `dir`,
+/// state in `dir/data`.
+pub fn dir_config(dir: &Path, extra: &str) -> PathBuf {
+    test_config(
+        dir,
+        &[format!("{}/*.log", dir.display())],
+        &dir.join("data"),
+        extra,
+    )
+}
+
 /// Adds a line to the `sources.logs` section of a config written by [`test_config`].
 pub fn add_logs_setting(config: &Path, setting: &str) {
     let text = std::fs::read_to_string(config).unwrap();

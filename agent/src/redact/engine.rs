@@ -218,11 +218,11 @@ impl StructuredLabels {
                 .binary_search_by(|(label, _)| cmp_normalized(label, key))
                 .ok()
         };
-        let header = key
-            .get(..2)
-            .filter(|prefix| prefix.eq_ignore_ascii_case("x-"))
-            .and_then(|_| find(&key[2..]));
-        find(key).or(header)
+        find(key).or_else(|| {
+            key.get(..2)
+                .filter(|prefix| prefix.eq_ignore_ascii_case("x-"))
+                .and_then(|_| find(&key[2..]))
+        })
     }
 
     /// The context rules of the label at `position`.
@@ -738,16 +738,30 @@ impl Redactor {
                     .field_rule
                     .or_else(|| self.context_rule_for(path.segments(), facts, value, work))
             };
-            match rule {
-                Some(rule) => {
-                    self.rules[rule].replacement.apply(value);
-                    work.hits[rule] += 1;
-                }
-                None => self.descend(value, path, depth, work)?,
-            }
+            self.take_or_descend(rule, value, path, depth, work)?;
             path.leave(entered);
         }
         Ok(())
+    }
+
+    /// Replaces `value` with `rule`'s replacement and counts it, or, when no
+    /// rule takes it, descends into it.
+    fn take_or_descend<'v>(
+        &self,
+        rule: Option<usize>,
+        value: &'v mut Value,
+        path: &mut KeyPath<'v>,
+        depth: usize,
+        work: &mut Work<'_>,
+    ) -> Result<(), RedactionFailureReason> {
+        match rule {
+            Some(rule) => {
+                self.rules[rule].replacement.apply(value);
+                work.hits[rule] += 1;
+                Ok(())
+            }
+            None => self.descend(value, path, depth, work),
+        }
     }
 
     pub(super) fn descend<'v>(
@@ -777,14 +791,7 @@ impl Redactor {
                     } else {
                         None
                     };
-                    match rule {
-                        Some(rule) => {
-                            self.rules[rule].replacement.apply(item);
-                            work.hits[rule] += 1;
-                            Ok(())
-                        }
-                        None => self.descend(item, path, depth, work),
-                    }
+                    self.take_or_descend(rule, item, path, depth, work)
                 })
             }
             Value::String(text) => self.scan_text(text, depth, work),
