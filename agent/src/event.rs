@@ -86,3 +86,61 @@ impl LogRecord {
         }
     }
 }
+
+/// Which side of a connection the observed process is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The process accepted the connection: it answers requests.
+    Server,
+    /// The process connected: it sends requests.
+    Client,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Server => "server",
+            Role::Client => "client",
+        }
+    }
+}
+
+/// One HTTP/1.x request and its response, as captured from a process's
+/// socket calls. Fields hold raw wire text until redaction; only a
+/// `Redacted<HttpExchange>` may reach a sink.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpExchange {
+    /// Whether the captured process served or sent the request.
+    pub role: Role,
+    /// `http.request.method`, as sent (`GET`, `POST`, …).
+    pub method: String,
+    /// `url.path`: the request target up to `?`.
+    pub path: String,
+    /// `url.query`: what followed `?`, without it; `None` when there was no `?`.
+    pub query: Option<String>,
+    /// `http.response.status_code`.
+    pub status: u16,
+    /// `network.protocol.version`: `1.0` or `1.1`.
+    pub protocol_version: &'static str,
+    /// Request header values the agent keeps (lower-case names), in wire
+    /// order: `host`, `user-agent`, `traceparent`, `tracestate`.
+    pub request_headers: Vec<(String, String)>,
+    /// The request's first byte was seen at this time.
+    pub start: DateTime<Utc>,
+    /// From the request's first byte to the response's last.
+    pub duration: std::time::Duration,
+    /// `server.address` / `server.port`: the accepting side of the connection.
+    pub server: Option<std::net::SocketAddr>,
+    /// `client.address` / `client.port`: the connecting side.
+    pub client: Option<std::net::SocketAddr>,
+    /// `process.pid` of the captured process.
+    pub pid: u32,
+    /// The cgroup the process ran in (cgroup v2 id), used for attribution.
+    pub cgroup_id: u64,
+    /// Body sizes as announced or counted (bodies themselves are never kept).
+    pub request_body_bytes: u64,
+    pub response_body_bytes: u64,
+    /// The container, pod and service the process belongs to; a host
+    /// process gets a resource with no container fields.
+    pub resource: Arc<Resource>,
+}

@@ -1,3 +1,4 @@
 //! Where records come from.
 
 pub mod logs;
+pub mod net;

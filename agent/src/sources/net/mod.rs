@@ -1,0 +1,5 @@
+//! HTTP capture from the kernel: eBPF programs on syscall and socket
+//! tracepoints report socket calls; a connection table pairs requests with
+//! responses into [`crate::event::HttpExchange`]s.
+
+pub mod socket_event;
