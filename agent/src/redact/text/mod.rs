@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::ops::Range;
 
 use memchr::memmem;
-use regex_automata::hybrid::dfa::{Cache as DfaCache, OverlappingState, DFA};
+use regex_automata::hybrid::dfa::{Cache as DfaCache, DFA};
 use regex_automata::nfa::thompson;
 use regex_automata::{meta, Anchored, Input, MatchKind};
 
@@ -585,39 +585,17 @@ impl TextRules {
             windows,
         } = search;
         let cache = union_cache.get_or_insert_with(|| union.dfa.create_cache());
-        let input = Input::new(text);
-        let mut state = OverlappingState::start();
         let mut any = false;
-        loop {
-            if union
-                .dfa
-                .try_search_overlapping_fwd(cache, &input, &mut state)
-                .is_err()
-            {
-                // The DFA is built to neither quit nor give up, so this is
-                // not expected; if it happens, fail closed: every pattern
-                // over the whole text, as if each had matched at its end (a
-                // window already confirmed is found again, and hits are
-                // deduplicated when normalized).
-                for pattern in 0..union.sources.len() {
-                    self.confirm(union, pattern, 0..text.len(), text, allow, caches, emit);
-                }
-                return;
-            }
-            let Some(found) = state.get_match() else {
-                break;
-            };
+        let walked = each_match_end(&union.dfa, cache, text, |pattern, end| {
             if !any {
                 any = true;
                 windows.fill(NO_WINDOW);
             }
-            let pattern = found.pattern().as_usize();
-            let end = found.offset();
             let start = end.saturating_sub(union.max_lens[pattern]);
             let window = &mut windows[pattern];
             if window.0 != usize::MAX && start <= window.1 {
                 window.1 = end;
-                continue;
+                return;
             }
             let (done_start, done_end) = std::mem::replace(window, (start, end));
             if done_start != usize::MAX {
@@ -631,6 +609,17 @@ impl TextRules {
                     emit,
                 );
             }
+        });
+        if walked.is_err() {
+            // The DFA is built to neither quit nor give up, so this is not
+            // expected; if it happens, fail closed: every pattern over the
+            // whole text, as if each had matched at its end (a window already
+            // confirmed is found again, and hits are deduplicated when
+            // normalized).
+            for pattern in 0..union.sources.len() {
+                self.confirm(union, pattern, 0..text.len(), text, allow, caches, emit);
+            }
+            return;
         }
         if !any {
             return;
@@ -673,6 +662,55 @@ struct Search<'s> {
     union_cache: &'s mut Option<DfaCache>,
     /// Per union pattern, its open window ([`TextRules::find_through_union`]).
     windows: &'s mut [(usize, usize)],
+}
+
+/// Calls `on_match(pattern, end)` for every pattern of `dfa` (built with
+/// `MatchKind::All`) that has a match ending at `end`, in order of `end`:
+/// what an overlapping search reports, walked in one loop. The library's
+/// overlapping search returns to its caller at every match and keeps its
+/// position in memory; on lines where labels match every few bytes that
+/// cost about as much as the walk itself.
+fn each_match_end(
+    dfa: &DFA,
+    cache: &mut DfaCache,
+    text: &[u8],
+    mut on_match: impl FnMut(usize, usize),
+) -> Result<(), ()> {
+    let mut sid = dfa
+        .start_state_forward(cache, &Input::new(text))
+        .map_err(drop)?;
+    for (at, &byte) in text.iter().enumerate() {
+        sid = if sid.is_tagged() {
+            dfa.next_state(cache, sid, byte).map_err(drop)?
+        } else {
+            let next = dfa.next_state_untagged(cache, sid, byte);
+            if next.is_unknown() {
+                dfa.next_state(cache, sid, byte).map_err(drop)?
+            } else {
+                next
+            }
+        };
+        if sid.is_tagged() {
+            if sid.is_match() {
+                // Matches are delayed by one byte: this state says what
+                // ended just before `at`.
+                for index in 0..dfa.match_len(cache, sid) {
+                    on_match(dfa.match_pattern(cache, sid, index).as_usize(), at);
+                }
+            } else if sid.is_dead() {
+                return Ok(());
+            } else if sid.is_quit() {
+                return Err(());
+            }
+        }
+    }
+    sid = dfa.next_eoi_state(cache, sid).map_err(drop)?;
+    if sid.is_match() {
+        for index in 0..dfa.match_len(cache, sid) {
+            on_match(dfa.match_pattern(cache, sid, index).as_usize(), text.len());
+        }
+    }
+    Ok(())
 }
 
 /// Whether `text` holds one of `bytes` (at most three are read: a pattern's
