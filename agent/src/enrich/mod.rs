@@ -43,6 +43,7 @@ mod container_log_link;
 mod docker;
 mod host;
 mod pod_log_path;
+mod process;
 mod service;
 #[cfg(test)]
 mod tests;
@@ -50,6 +51,10 @@ mod tests;
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Component, Path, PathBuf};
+
+pub use process::{CgroupPlacement, ContainerDirectory, ProcessAttribution};
+
+use std::sync::Arc;
 
 use crate::config::EnrichConfig;
 use crate::event::Resource;
@@ -63,6 +68,9 @@ use pod_log_path::PodLogPath;
 pub struct Enricher {
     host_name: String,
     tenants: BTreeMap<String, String>,
+    /// Every resource made here, by container and pod, for the network
+    /// capture's attribution of processes.
+    directory: Arc<ContainerDirectory>,
 }
 
 impl Enricher {
@@ -78,7 +86,18 @@ impl Enricher {
                 host::kernel_host_name,
             ),
             tenants: config.tenants.clone(),
+            directory: Arc::default(),
         }
+    }
+
+    /// The host name records are stamped with.
+    pub fn host_name(&self) -> &str {
+        &self.host_name
+    }
+
+    /// What the log files opened so far say about containers and pods.
+    pub fn directory(&self) -> Arc<ContainerDirectory> {
+        self.directory.clone()
     }
 
     /// The resource of the records read from `log_path`. Never fails: what
@@ -101,6 +120,7 @@ impl Enricher {
         }
         resource.service_name = service::service_name(&resource, &self.host_name);
         resource.tenant_id = self.tenant_id(&resource);
+        self.directory.learn(&resource);
         resource
     }
 

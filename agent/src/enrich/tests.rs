@@ -16,6 +16,7 @@ fn enricher(tenants: &[(&str, &str)]) -> Enricher {
             .iter()
             .map(|(namespace, tenant)| (namespace.to_string(), tenant.to_string()))
             .collect(),
+        directory: Default::default(),
     }
 }
 

@@ -75,6 +75,7 @@ mod boundary;
 mod embedded;
 mod engine;
 mod error;
+mod exchange;
 mod load;
 mod path;
 mod replace;
