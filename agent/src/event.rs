@@ -144,3 +144,95 @@ pub struct HttpExchange {
     /// process gets a resource with no container fields.
     pub resource: Arc<Resource>,
 }
+
+/// The W3C `traceparent` a request carried: whose span it continues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceParent<'a> {
+    /// 32 lower-case hex digits, not all zero.
+    pub trace_id: &'a str,
+    /// The caller's span: 16 lower-case hex digits, not all zero.
+    pub parent_span_id: &'a str,
+    /// The `sampled` flag.
+    pub sampled: bool,
+}
+
+impl<'a> TraceParent<'a> {
+    /// Parses a `traceparent` header value as the W3C Trace Context spec
+    /// reads it: version `00` has exactly four fields; a later version may
+    /// append fields, which are ignored; version `ff` and all-zero ids are
+    /// invalid.
+    pub fn parse(value: &'a str) -> Option<TraceParent<'a>> {
+        let value = value.trim();
+        let mut fields = value.split('-');
+        let version = fields.next()?;
+        let trace_id = fields.next()?;
+        let parent_span_id = fields.next()?;
+        let flags = fields.next()?;
+        let lower_hex = |s: &str, len: usize| {
+            s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        };
+        let nonzero = |s: &str| s.bytes().any(|b| b != b'0');
+        let valid = lower_hex(version, 2)
+            && version != "ff"
+            && (version != "00" || fields.next().is_none())
+            && lower_hex(trace_id, 32)
+            && nonzero(trace_id)
+            && lower_hex(parent_span_id, 16)
+            && nonzero(parent_span_id)
+            && lower_hex(flags, 2);
+        if !valid {
+            return None;
+        }
+        let flags = u8::from_str_radix(flags, 16).ok()?;
+        Some(TraceParent {
+            trace_id,
+            parent_span_id,
+            sampled: flags & 1 == 1,
+        })
+    }
+}
+
+impl HttpExchange {
+    /// The value of a kept request header (`name` in lower case).
+    pub fn request_header(&self, name: &str) -> Option<&str> {
+        self.request_headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The trace the request continues, if it carried a valid `traceparent`.
+    pub fn trace_parent(&self) -> Option<TraceParent<'_>> {
+        self.request_header("traceparent")
+            .and_then(TraceParent::parse)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparent_is_read_as_the_w3c_spec_says() {
+        let ok =
+            TraceParent::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+        assert_eq!(ok.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(ok.parent_span_id, "00f067aa0ba902b7");
+        assert!(ok.sampled);
+        let later = TraceParent::parse(
+            "cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-what-comes",
+        );
+        assert!(later.is_some_and(|p| !p.sampled));
+        for bad in [
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "",
+        ] {
+            assert_eq!(TraceParent::parse(bad), None, "{bad}");
+        }
+    }
+}

@@ -12,7 +12,7 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::event::LogRecord;
+use crate::event::{LogRecord, Resource};
 use crate::redact::Redacted;
 
 /// Keys of a record's own fields that hold its message, by preference.
@@ -160,22 +160,7 @@ impl Serialize for EcsView<'_> {
         optional!("trace.id", self.trace_id);
         optional!("span.id", self.span_id);
         optional!("stream", record.stream.map(|s| s.as_str()));
-        optional!("service.name", &r.service_name);
-        optional!("container.id", &r.container_id);
-        optional!("container.name", &r.container_name);
-        optional!("container.image.name", &r.container_image);
-        if !r.labels.is_empty() {
-            entry!("container.labels", &r.labels);
-        }
-        optional!("orchestrator.namespace", &r.namespace);
-        if r.pod_name.is_some() {
-            entry!("orchestrator.resource.type", "pod");
-        }
-        optional!("orchestrator.resource.name", &r.pod_name);
-        optional!("kubernetes.pod.uid", &r.pod_uid);
-        optional!("kubernetes.container.restart_count", &r.restart_count);
-        optional!("tenant.id", &r.tenant_id);
-        entry!("host.name", &r.host_name);
+        write_resource(&mut map, r, &mut written)?;
         entry!("log.file.path", &r.log_file_path);
         if record.truncated {
             entry!("wardwatch.truncated", &true);
@@ -187,6 +172,47 @@ impl Serialize for EcsView<'_> {
         }
         map.end()
     }
+}
+
+/// A resource's fields under their ECS names, shared by every document the
+/// agent writes (log records here, HTTP exchanges in `http_exchange.rs`), so
+/// a dashboard filters logs and traffic by the same keys. Records the keys
+/// written in `written`.
+pub(super) fn write_resource<M: SerializeMap>(
+    map: &mut M,
+    r: &Resource,
+    written: &mut Vec<&'static str>,
+) -> Result<(), M::Error> {
+    macro_rules! entry {
+        ($key:expr, $value:expr) => {{
+            written.push($key);
+            map.serialize_entry($key, $value)?;
+        }};
+    }
+    macro_rules! optional {
+        ($key:expr, $value:expr) => {
+            if let Some(value) = $value {
+                entry!($key, value);
+            }
+        };
+    }
+    optional!("service.name", &r.service_name);
+    optional!("container.id", &r.container_id);
+    optional!("container.name", &r.container_name);
+    optional!("container.image.name", &r.container_image);
+    if !r.labels.is_empty() {
+        entry!("container.labels", &r.labels);
+    }
+    optional!("orchestrator.namespace", &r.namespace);
+    if r.pod_name.is_some() {
+        entry!("orchestrator.resource.type", "pod");
+    }
+    optional!("orchestrator.resource.name", &r.pod_name);
+    optional!("kubernetes.pod.uid", &r.pod_uid);
+    optional!("kubernetes.container.restart_count", &r.restart_count);
+    optional!("tenant.id", &r.tenant_id);
+    entry!("host.name", &r.host_name);
+    Ok(())
 }
 
 /// The level word of a text line (`2024-… INFO 1 --- [main] …`), looked for
@@ -204,7 +230,7 @@ fn level_in_text(message: &str) -> Option<String> {
         })
 }
 
-fn rfc3339(time: DateTime<Utc>) -> String {
+pub(super) fn rfc3339(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 

@@ -2,6 +2,7 @@
 //! only [`Redacted`] records, and acknowledges each batch once it is written.
 
 pub mod ecs;
+pub mod http_exchange;
 pub mod stdout;
 
 use std::sync::Arc;
