@@ -181,10 +181,7 @@ fn run_redaction(
             .emit();
             // A sink that is gone has failed; its share is dropped
             // unacknowledged, so the checkpoint stays before this batch.
-            let _ = queue.blocking_send(SinkBatch {
-                records: Arc::clone(&records),
-                delivery,
-            });
+            let _ = queue.blocking_send(SinkBatch::records(Arc::clone(&records), delivery));
         }
     }
 }

@@ -8,7 +8,7 @@ pub mod stdout;
 use std::sync::Arc;
 
 use crate::delivery::Delivery;
-use crate::event::LogRecord;
+use crate::event::{HttpExchange, LogRecord};
 use crate::redact::Redacted;
 
 /// One batch for one sink: records shared with the other sinks, and this
@@ -16,5 +16,29 @@ use crate::redact::Redacted;
 #[derive(Debug)]
 pub struct SinkBatch {
     pub records: Arc<[Redacted<LogRecord>]>,
+    /// HTTP exchanges captured from the network. A batch holds records or
+    /// exchanges; exchanges have no upstream buffer to replay, so their
+    /// delivery acknowledges nothing.
+    pub exchanges: Arc<[Redacted<HttpExchange>]>,
     pub delivery: Delivery,
+}
+
+impl SinkBatch {
+    /// A batch of log records.
+    pub fn records(records: Arc<[Redacted<LogRecord>]>, delivery: Delivery) -> Self {
+        SinkBatch {
+            records,
+            exchanges: Arc::new([]),
+            delivery,
+        }
+    }
+
+    /// A batch of exchanges.
+    pub fn exchanges(exchanges: Arc<[Redacted<HttpExchange>]>) -> Self {
+        SinkBatch {
+            records: Arc::new([]),
+            exchanges,
+            delivery: Delivery::new(|| {}),
+        }
+    }
 }

@@ -11,6 +11,7 @@ use std::io::{self, Write};
 use tokio::sync::mpsc::Receiver;
 
 use super::ecs::EcsView;
+use super::http_exchange::ExchangeView;
 use super::SinkBatch;
 use crate::admin::SinkStatus;
 use crate::config::StdoutFormat;
@@ -37,6 +38,13 @@ pub fn run(
                 StdoutFormat::Text => view.write_text(&mut buf),
             }
         }
+        for exchange in batch.exchanges.iter() {
+            let view = ExchangeView::new(exchange);
+            match format {
+                StdoutFormat::Json => view.write_json(&mut buf),
+                StdoutFormat::Text => view.write_text(&mut buf),
+            }
+        }
         if let Err(error) = writer.write_all(&buf).and_then(|()| writer.flush()) {
             SinkWriteFailed {
                 sink: NAME,
@@ -47,7 +55,7 @@ pub fn run(
         }
         RecordsSent {
             sink: NAME,
-            records: batch.records.len() as u64,
+            records: (batch.records.len() + batch.exchanges.len()) as u64,
             bytes: buf.len() as u64,
         }
         .emit();
