@@ -95,6 +95,51 @@ pub struct SourcesConfig {
     /// Container log files.
     #[serde(default)]
     pub logs: LogsConfig,
+    /// HTTP traffic of every process on the node, captured with eBPF.
+    #[serde(default)]
+    pub net: NetConfig,
+}
+
+/// HTTP/1.x capture from syscall tracepoints (needs root, or CAP_BPF and
+/// CAP_PERFMON, and the kernel's BTF at `/sys/kernel/btf/vmlinux`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetConfig {
+    /// Whether to capture. Default: `false`; `wardwatch run --net` sets it.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Whether the agent must capture: when `true` and capture cannot start
+    /// (no privileges, no BTF), the agent refuses to start. When `false`
+    /// (default) it says why once and ships logs without traffic.
+    #[serde(default)]
+    pub required: bool,
+    /// Most connections followed at once; past it the least recently used
+    /// is forgotten and counted. Default: `65536`.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: Spanned<u64>,
+    /// A connection with no traffic for this long is forgotten, in seconds.
+    /// Default: `300`.
+    #[serde(default = "default_connection_idle_secs")]
+    pub idle_timeout_secs: Spanned<u64>,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            enabled: false,
+            required: false,
+            max_connections: default_max_connections(),
+            idle_timeout_secs: default_connection_idle_secs(),
+        }
+    }
+}
+
+fn default_max_connections() -> Spanned<u64> {
+    unspanned(65_536)
+}
+
+fn default_connection_idle_secs() -> Spanned<u64> {
+    unspanned(300)
 }
 
 /// Where a file seen for the first time (no checkpoint) starts being read.

@@ -13,7 +13,7 @@ use serde_saphyr::Spanned;
 use super::load::Document;
 use super::{
     AdminConfig, Config, ConfigError, ConfigErrors, EnrichConfig, LoadedConfig, LogsConfig,
-    PipelineConfig, RedactionConfig, SinksConfig,
+    NetConfig, PipelineConfig, RedactionConfig, SinksConfig,
 };
 use crate::redact::Redactor;
 
@@ -53,6 +53,16 @@ const MAX_RECORD_BYTES: Range = Range {
     unit: "bytes",
     max_meaning: Some("64 MiB"),
 };
+const MAX_CONNECTIONS: Range = Range {
+    allowed: 1..=4_194_304,
+    unit: "connections",
+    max_meaning: None,
+};
+const CONNECTION_IDLE_SECS: Range = Range {
+    allowed: 1..=86_400,
+    unit: "s",
+    max_meaning: Some("1 day"),
+};
 const BATCH_MAX_RECORDS: Range = Range {
     allowed: 1..=100_000,
     unit: "records",
@@ -77,6 +87,7 @@ pub(crate) fn validate(
     checks.data_dir(config);
     checks.admin(&config.admin);
     checks.logs(&config.sources.logs);
+    checks.net(&config.sources.net);
     checks.redaction(&config.redaction, base_dir);
     checks.sinks(&config.sinks);
     checks.pipeline(&config.pipeline);
@@ -122,6 +133,19 @@ impl Checks<'_> {
                 ),
             );
         }
+    }
+
+    fn net(&mut self, net: &NetConfig) {
+        self.range(
+            &net.max_connections,
+            "sources.net.max_connections",
+            &MAX_CONNECTIONS,
+        );
+        self.range(
+            &net.idle_timeout_secs,
+            "sources.net.idle_timeout_secs",
+            &CONNECTION_IDLE_SECS,
+        );
     }
 
     fn logs(&mut self, logs: &LogsConfig) {
@@ -408,6 +432,9 @@ sources:
     multiline:
       start_pattern: '^(\\d+'
       timeout_ms: 0
+  net:
+    max_connections: 0
+    idle_timeout_secs: 86401
 pipeline:
   batch_max_records: 100001
   queue_batches: 4097
@@ -429,7 +456,9 @@ pipeline:
                 (11, 22),
                 (12, 19),
                 (14, 22),
-                (15, 18)
+                (15, 24),
+                (17, 22),
+                (18, 18)
             ],
             "{found:#?}"
         );
@@ -447,6 +476,10 @@ pipeline:
         assert_eq!(
             text_of("sources.logs.max_record_bytes"),
             "sources.logs.max_record_bytes: must be between 1 and 67108864 bytes (64 MiB), found 67108865"
+        );
+        assert_eq!(
+            text_of("sources.net.idle_timeout_secs"),
+            "sources.net.idle_timeout_secs: must be between 1 and 86400 s (1 day), found 86401"
         );
         assert_eq!(
             text_of("sources.logs.multiline.start_pattern"),
