@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod config;
 pub mod delivery;
+pub mod derive;
 pub mod enrich;
 pub mod event;
 pub mod internal_events;
