@@ -9,6 +9,8 @@
 //! acknowledge their last batches; the checkpointer writes the final offsets
 //! once the last acknowledgement (or unacknowledged drop) is in.
 
+pub mod traffic;
+
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -29,6 +29,11 @@ pub struct OutcomeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutputLabel {
+    pub output: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
     pub reason: &'static str,
 }
@@ -56,6 +61,7 @@ pub struct Metrics {
     pub bytes_sent: Family<SinkLabel, Counter>,
     pub sink_errors: Family<SinkLabel, Counter>,
     pub queue_depth: Family<StageLabel, Gauge>,
+    pub traffic_dropped: Family<OutputLabel, Counter>,
 }
 
 impl Metrics {
@@ -168,6 +174,11 @@ impl Metrics {
             queue_depth: register!(
                 "pipeline_queue_depth_batches",
                 "Batches waiting between pipeline stages.",
+                Family::default()
+            ),
+            traffic_dropped: register!(
+                "traffic_dropped",
+                "HTTP exchanges (or their spans) dropped because an output's queue was full, by output.",
                 Family::default()
             ),
             registry,

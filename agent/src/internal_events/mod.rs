@@ -15,9 +15,11 @@ mod metrics;
 mod redact;
 mod rules;
 mod sinks;
+mod traffic;
 
 pub use logs::*;
 pub use metrics::{encode_metrics, metrics, Metrics};
 pub use redact::*;
 pub use rules::*;
 pub use sinks::*;
+pub use traffic::*;
