@@ -41,6 +41,10 @@ pub struct Config {
     /// Metadata added to every record.
     #[serde(default)]
     pub enrich: EnrichConfig,
+
+    /// RED metrics from HTTP traffic.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
 }
 
 impl Config {
@@ -98,6 +102,54 @@ pub struct SourcesConfig {
     /// HTTP traffic of every process on the node, captured with eBPF.
     #[serde(default)]
     pub net: NetConfig,
+    /// HTTP exchanges read from an NDJSON file in the stdout sink's shape:
+    /// try dashboards and the metrics path without root or traffic.
+    #[serde(default)]
+    pub replay: Option<ReplayConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayConfig {
+    /// The file, relative to the config file's directory.
+    /// Example: `path: exchanges.ndjson`.
+    pub path: PathBuf,
+}
+
+/// Which names RED metrics are published under.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsNaming {
+    /// `http_server_request_duration_seconds` and its client twin, with the
+    /// OpenTelemetry label names (default).
+    #[default]
+    Otel,
+    /// `http_server_requests_seconds` with Micrometer's labels
+    /// (`application`, `uri`, `method`, `status`, `outcome`), for existing
+    /// Spring Boot dashboards and alert rules.
+    Spring,
+}
+
+/// RED metrics derived from HTTP exchanges (captured or replayed).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `otel` (default) or `spring`.
+    #[serde(default)]
+    pub naming: MetricsNaming,
+    /// Labels added to every series. Example:
+    /// `{cluster: eu-west-1-prod, region: eu-west-1, node: "${NODE_NAME}"}`.
+    #[serde(default)]
+    pub external_labels: std::collections::BTreeMap<String, String>,
+    /// Route templates tried before the automatic one, in order: `{name}`
+    /// matches one path segment, `{name*}` the rest of the path.
+    /// Example: `["/api/v1/patients/{id}/records"]`.
+    #[serde(default)]
+    pub route_templates: Vec<String>,
+    /// Distinct words one path segment position may show, per service,
+    /// before it becomes `{id}` for good. Default: `32`.
+    #[serde(default)]
+    pub max_distinct_segments: Option<Spanned<u64>>,
 }
 
 /// HTTP/1.x capture from syscall tracepoints (needs root, or CAP_BPF and

@@ -13,7 +13,7 @@ use serde_saphyr::Spanned;
 use super::load::Document;
 use super::{
     AdminConfig, Config, ConfigError, ConfigErrors, EnrichConfig, LoadedConfig, LogsConfig,
-    NetConfig, PipelineConfig, RedactionConfig, SinksConfig,
+    MetricsConfig, NetConfig, PipelineConfig, RedactionConfig, SinksConfig,
 };
 use crate::redact::Redactor;
 
@@ -63,6 +63,11 @@ const CONNECTION_IDLE_SECS: Range = Range {
     unit: "s",
     max_meaning: Some("1 day"),
 };
+const MAX_DISTINCT_SEGMENTS: Range = Range {
+    allowed: 1..=10_000,
+    unit: "words",
+    max_meaning: None,
+};
 const BATCH_MAX_RECORDS: Range = Range {
     allowed: 1..=100_000,
     unit: "records",
@@ -88,6 +93,7 @@ pub(crate) fn validate(
     checks.admin(&config.admin);
     checks.logs(&config.sources.logs);
     checks.net(&config.sources.net);
+    checks.metrics(&config.metrics);
     checks.redaction(&config.redaction, base_dir);
     checks.sinks(&config.sinks);
     checks.pipeline(&config.pipeline);
@@ -132,6 +138,37 @@ impl Checks<'_> {
                     address.value
                 ),
             );
+        }
+    }
+
+    fn metrics(&mut self, metrics: &MetricsConfig) {
+        if let Some(max) = &metrics.max_distinct_segments {
+            self.range(max, "metrics.max_distinct_segments", &MAX_DISTINCT_SEGMENTS);
+        }
+        for name in metrics.external_labels.keys() {
+            let mut bytes = name.bytes();
+            let valid = bytes
+                .next()
+                .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+                && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && !name.starts_with("__");
+            if !valid {
+                self.at_key(
+                    &format!("metrics.external_labels.{name}"),
+                    format_args!(
+                        "`{name}` is not a Prometheus label name (letters, digits and `_`, \
+                         not starting with a digit or `__`)"
+                    ),
+                );
+            }
+        }
+        for (index, template) in metrics.route_templates.iter().enumerate() {
+            if !template.starts_with('/') {
+                self.at_key(
+                    &format!("metrics.route_templates[{index}]"),
+                    format_args!("`{template}` must start with `/`"),
+                );
+            }
         }
     }
 
@@ -415,6 +452,24 @@ mod tests {
             .into_iter()
             .map(|error| (error.line, error.column, error.message))
             .collect()
+    }
+
+    #[test]
+    fn metrics_settings_are_checked_where_written() {
+        let text = "\
+sinks: {stdout: {}}
+metrics:
+  external_labels:
+    cluster: eu-west-1
+    1zone: a
+  route_templates: ['api/v1/{id}']
+  max_distinct_segments: 0
+";
+        let found = messages(text);
+        let lines: Vec<u64> = found.iter().map(|(line, _, _)| *line).collect();
+        assert_eq!(lines, [5, 6, 7], "{found:#?}");
+        assert!(found[0].2.contains("`1zone` is not a Prometheus label name"));
+        assert!(found[1].2.contains("must start with `/`"));
     }
 
     #[test]
