@@ -21,6 +21,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+use crate::derive::red::RedMetrics;
 use crate::internal_events::encode_metrics;
 
 /// How long a sink may spend on one batch before it counts as stalled.
@@ -62,6 +63,8 @@ pub struct Health {
     stall_after: Duration,
     started: AtomicBool,
     sinks: Mutex<Vec<Arc<SinkStatus>>>,
+    /// RED metrics of the traffic path, served after the agent's own.
+    traffic: std::sync::OnceLock<Arc<Mutex<RedMetrics>>>,
 }
 
 impl Default for Health {
@@ -77,6 +80,7 @@ impl Health {
             stall_after,
             started: AtomicBool::new(false),
             sinks: Mutex::new(Vec::new()),
+            traffic: std::sync::OnceLock::new(),
         }
     }
 
@@ -93,6 +97,28 @@ impl Health {
             .unwrap_or_else(|p| p.into_inner())
             .push(Arc::clone(&status));
         status
+    }
+
+    /// Serves `metrics` on `/metrics` too, for users who scrape the node
+    /// instead of receiving remote-write.
+    pub fn publish_traffic_metrics(&self, metrics: Arc<Mutex<RedMetrics>>) {
+        let _ = self.traffic.set(metrics);
+    }
+
+    fn metrics_text(&self) -> String {
+        let mut text = encode_metrics();
+        if let Some(traffic) = self.traffic.get() {
+            // The registry's text ends with `# EOF` (OpenMetrics); the
+            // histograms go before it.
+            let eof = text.rfind("# EOF").unwrap_or(text.len());
+            let mut red = String::new();
+            traffic
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .write_text(&mut red);
+            text.insert_str(eof, &red);
+        }
+        text
     }
 
     /// Config loaded, sources started.
@@ -185,7 +211,7 @@ async fn respond(
         "/metrics" => reply(
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
-            encode_metrics(),
+            health.metrics_text(),
         ),
         _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
     };

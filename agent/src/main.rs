@@ -4,7 +4,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -17,10 +17,12 @@ mod redact_stdin;
 
 use wardwatch::admin::{self, Health};
 use wardwatch::config::{self, LoadedConfig, RuleReloader, StdoutConfig, StdoutFormat};
+use wardwatch::derive::red::{Naming, RedConfig, RedMetrics};
+use wardwatch::derive::route::RouteConfig;
 use wardwatch::enrich::Enricher;
 use wardwatch::redact::Redactor;
 use wardwatch::sources::logs::LogSourceSettings;
-use wardwatch::topology::{Plan, Topology};
+use wardwatch::topology::{Plan, Topology, TrafficPlan, TrafficSource};
 
 // Records are allocated by the tailer thread and freed by the sink threads;
 // glibc malloc serialises that on its arena lock (half the tailer's CPU in the
@@ -93,6 +95,15 @@ struct RunArgs {
     /// `admin.address`.
     #[arg(long, value_name = "ADDR")]
     admin: Option<SocketAddr>,
+    /// Capture the HTTP traffic of every process on the node with eBPF
+    /// (needs root; without it the agent says why and ships logs only).
+    #[arg(long)]
+    net: bool,
+    /// Read HTTP exchanges from an NDJSON file in the stdout sink's shape,
+    /// as if captured: try dashboards without root. Replaces the config's
+    /// `sources.replay`.
+    #[arg(long, value_name = "FILE")]
+    replay: Option<PathBuf>,
     /// Format of the agent's own logs (on standard error).
     #[arg(long, value_enum, default_value = "json", env = "WARDWATCH_LOG_FORMAT")]
     log_format: LogFormat,
@@ -246,6 +257,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         rules: Arc::new(ArcSwap::from_pointee(redactor)),
         stdout: config.sinks.stdout.as_ref().map(|s| s.format),
         queue_batches: usize::try_from(config.pipeline.queue_batches.value)?,
+        traffic: traffic_plan(config, &loaded.base_dir),
     };
     let admin = config
         .admin
@@ -302,6 +314,9 @@ async fn serve(
             });
         }
     }
+    if let Some(traffic) = &plan.traffic {
+        health.publish_traffic_metrics(Arc::clone(&traffic.metrics));
+    }
     let topology = Topology::start(plan, &health, Box::new(std::io::stdout()))?;
     health.mark_started();
     tracing::info!("wardwatch started");
@@ -332,6 +347,34 @@ async fn serve(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The traffic path, if a traffic source is configured.
+fn traffic_plan(config: &config::Config, base_dir: &Path) -> Option<TrafficPlan> {
+    let source = TrafficSource::Replay(base_dir.join(&config.sources.replay.as_ref()?.path));
+    let metrics = &config.metrics;
+    let routes = RouteConfig {
+        templates: metrics.route_templates.clone(),
+        max_distinct_segments: metrics
+            .max_distinct_segments
+            .as_ref()
+            .map_or(RouteConfig::default().max_distinct_segments, |max| {
+                max.value as usize
+            }),
+    };
+    let red = RedConfig {
+        naming: match metrics.naming {
+            config::MetricsNaming::Otel => Naming::Otel,
+            config::MetricsNaming::Spring => Naming::Spring,
+        },
+        external_labels: metrics.external_labels.clone(),
+        routes: routes.clone(),
+    };
+    Some(TrafficPlan {
+        source,
+        metrics: Arc::new(Mutex::new(RedMetrics::new(&red))),
+        routes,
+    })
+}
+
 /// Command-line flags add to or override the config file.
 fn apply_flags(loaded: &mut LoadedConfig, args: &RunArgs) -> Result<(), String> {
     let config = &mut loaded.config;
@@ -348,6 +391,16 @@ fn apply_flags(loaded: &mut LoadedConfig, args: &RunArgs) -> Result<(), String> 
     }
     if let Some(dir) = &args.data_dir {
         config.data_dir = dir.clone();
+    }
+    if args.net {
+        config.sources.net.enabled = true;
+    }
+    if let Some(path) = &args.replay {
+        let cwd = std::env::current_dir()
+            .map_err(|e| format!("cannot read the current directory: {e}"))?;
+        config.sources.replay = Some(config::ReplayConfig {
+            path: cwd.join(path),
+        });
     }
     if let Some(address) = args.admin {
         config.admin.address = flag(address.to_string());

@@ -8,13 +8,18 @@
 //! each stage finishes what it holds and drops the next queue; sinks write and
 //! acknowledge their last batches; the checkpointer writes the final offsets
 //! once the last acknowledgement (or unacknowledged drop) is in.
+//!
+//! HTTP exchanges (captured, or replayed from a file) take a second path:
+//! traffic source → traffic stage (`traffic.rs`: redaction, RED metrics,
+//! spans) → the sinks that take exchanges. It shares the sinks, and is
+//! drained before them.
 
 pub mod traffic;
 
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use anyhow::Context;
@@ -23,7 +28,10 @@ use tokio::sync::Notify;
 
 use crate::admin::Health;
 use crate::config::{RulesHandle, StdoutFormat};
+use crate::derive::red::RedMetrics;
+use crate::derive::route::RouteConfig;
 use crate::enrich::Enricher;
+use crate::event::HttpExchange;
 use crate::event::LogRecord;
 use crate::internal_events::QueueDepth;
 use crate::redact::Redacted;
@@ -39,7 +47,26 @@ pub struct Plan {
     pub rules: RulesHandle,
     pub stdout: Option<StdoutFormat>,
     pub queue_batches: usize,
+    /// HTTP exchanges, when a traffic source is configured.
+    pub traffic: Option<TrafficPlan>,
 }
+
+/// The traffic path: where exchanges come from and what is derived.
+pub struct TrafficPlan {
+    pub source: TrafficSource,
+    /// The RED histograms, shared with `/metrics` and remote-write.
+    pub metrics: Arc<Mutex<RedMetrics>>,
+    /// How spans name routes (the metrics' router has the same settings).
+    pub routes: RouteConfig,
+}
+
+pub enum TrafficSource {
+    /// Exchanges from an NDJSON file, read once.
+    Replay(PathBuf),
+}
+
+/// How many exchanges wait between a traffic source and the traffic stage.
+const TRAFFIC_QUEUE: usize = 8192;
 
 /// Where the stdout sink writes; tests pass a buffer.
 pub type StdoutWriter = Box<dyn io::Write + Send>;
@@ -51,6 +78,8 @@ pub struct Topology {
     redact: JoinHandle<()>,
     sinks: Vec<(&'static str, JoinHandle<io::Result<()>>)>,
     failed: Arc<Notify>,
+    /// The traffic source and stage threads, joined before the sinks.
+    traffic: Vec<JoinHandle<()>>,
 }
 
 impl Topology {
@@ -66,6 +95,7 @@ impl Topology {
             rules,
             stdout,
             queue_batches,
+            traffic,
         } = plan;
         let failed = Arc::new(Notify::new());
         let mut sink_queues = Vec::new();
@@ -80,6 +110,10 @@ impl Topology {
             sinks.push((stdout::NAME, handle));
         }
         anyhow::ensure!(!sink_queues.is_empty(), "no sink is enabled");
+        let traffic = match traffic {
+            Some(traffic) => start_traffic(traffic, &rules, sink_queues.clone())?,
+            None => Vec::new(),
+        };
 
         let (source_tx, source_rx) = channel(queue_batches);
         let redact = std::thread::Builder::new()
@@ -100,6 +134,7 @@ impl Topology {
             redact,
             sinks,
             failed,
+            traffic,
         })
     }
 
@@ -119,11 +154,15 @@ impl Topology {
             mut source,
             redact,
             sinks,
+            traffic,
             ..
         } = self;
         let mut failures = Vec::new();
         source.join_tailer();
         let _ = redact.join();
+        for handle in traffic {
+            let _ = handle.join();
+        }
         for (name, handle) in sinks {
             match handle.join() {
                 Ok(Ok(())) => {}
@@ -136,6 +175,41 @@ impl Topology {
         anyhow::ensure!(failures.is_empty(), "sinks failed: {}", failures.join("; "));
         Ok(())
     }
+}
+
+/// Starts the traffic source and stage; they end when the source does.
+fn start_traffic(
+    plan: TrafficPlan,
+    rules: &RulesHandle,
+    sinks: Vec<(&'static str, Sender<SinkBatch>)>,
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
+    let (tx, rx) = channel::<HttpExchange>(TRAFFIC_QUEUE);
+    let source = match plan.source {
+        TrafficSource::Replay(path) => {
+            let file = std::fs::File::open(&path)
+                .with_context(|| format!("cannot open the replay file {}", path.display()))?;
+            std::thread::Builder::new()
+                .name("replay".into())
+                .spawn(move || {
+                    match crate::sources::replay::send_all(io::BufReader::new(file), &tx) {
+                        Ok(sent) => tracing::info!(exchanges = sent, "replay finished"),
+                        Err(error) => tracing::error!(error = %error, "replay stopped"),
+                    }
+                })
+                .context("cannot start the replay source")?
+        }
+    };
+    let rules = Arc::clone(rules);
+    let outputs = traffic::TrafficOutputs {
+        sinks,
+        metrics: Some(plan.metrics),
+        spans: None,
+    };
+    let stage = std::thread::Builder::new()
+        .name("traffic".into())
+        .spawn(move || traffic::run(rx, &rules, outputs))
+        .context("cannot start the traffic stage")?;
+    Ok(vec![source, stage])
 }
 
 /// Runs a sink on a thread of its own (sinks block on I/O); if it ends with

@@ -24,18 +24,26 @@ pub enum ReplayError {
     Field { line: usize, field: &'static str },
 }
 
-/// Reads every line of `input`; blank lines are skipped. Stops at the first
-/// line that is not an exchange, with its line number.
-pub fn read_exchanges(input: impl BufRead) -> Result<Vec<HttpExchange>, anyhow::Error> {
-    let mut exchanges = Vec::new();
+/// Sends every exchange of `input` to `out`, blank lines skipped, and says
+/// how many. Stops at the first line that is not an exchange, with its line
+/// number, or when `out` closes. Blocking: run it on a thread of its own.
+pub fn send_all(
+    input: impl BufRead,
+    out: &tokio::sync::mpsc::Sender<HttpExchange>,
+) -> Result<u64, anyhow::Error> {
+    let mut sent = 0;
     for (index, line) in input.lines().enumerate() {
         let line = line?;
         if line.trim().is_empty() {
             continue;
         }
-        exchanges.push(parse_exchange(&line, index + 1)?);
+        let exchange = parse_exchange(&line, index + 1)?;
+        if out.blocking_send(exchange).is_err() {
+            break;
+        }
+        sent += 1;
     }
-    Ok(exchanges)
+    Ok(sent)
 }
 
 /// One document of the stdout sink's exchange shape.
@@ -168,8 +176,14 @@ mod tests {
         let secret = LINE.replace("\"span.kind\":\"server\"", "\"span.kind\":\"123-45-6789\"");
         let message = parse_exchange(&secret, 2).unwrap_err().to_string();
         assert!(!message.contains("6789"), "{message}");
-        let input = format!("{LINE}\n\n{LINE}\nnot json\n");
-        let error = read_exchanges(input.as_bytes()).unwrap_err().to_string();
+        let input = format!("{LINE}\n\n{LINE}\nnot json\n{LINE}\n");
+        let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+        let error = send_all(input.as_bytes(), &tx).unwrap_err().to_string();
         assert_eq!(error, "line 4: not a JSON object");
+        let mut received = 0;
+        while rx.try_recv().is_ok() {
+            received += 1;
+        }
+        assert_eq!(received, 2, "the lines before the bad one were sent");
     }
 }
