@@ -2,4 +2,6 @@
 //! tracepoints report socket calls; a connection table pairs requests with
 //! responses into [`crate::event::HttpExchange`]s.
 
+pub mod abi;
+pub mod loader;
 pub mod socket_event;

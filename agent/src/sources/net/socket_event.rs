@@ -28,10 +28,12 @@ pub enum Direction {
 /// monotonic clock).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SocketEvent {
-    /// accept/accept4 (role `Server`) or connect (role `Client`) succeeded.
+    /// accept/accept4 (role `Server`) or connect (role `Client`) succeeded;
+    /// or a TCP socket opened before capture started was seen for the first
+    /// time (role `None`: its side is known from its first message).
     Opened {
         id: SocketId,
-        role: Role,
+        role: Option<Role>,
         timestamp_ns: u64,
         /// This process's end of the connection, when the kernel knew it.
         local: Option<SocketAddr>,
@@ -42,6 +44,8 @@ pub enum SocketEvent {
     /// A successful read-like or write-like call on the socket.
     Data {
         id: SocketId,
+        /// The thread that made the call.
+        tid: u32,
         direction: Direction,
         timestamp_ns: u64,
         /// How many bytes the call moved (its return value).
