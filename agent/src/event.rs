@@ -135,6 +135,9 @@ pub struct HttpExchange {
     pub client: Option<std::net::SocketAddr>,
     /// `process.pid` of the captured process.
     pub pid: u32,
+    /// `thread.id`: the thread that read the request (server side) or sent
+    /// it (client side); 0 when not known.
+    pub tid: u32,
     /// The cgroup the process ran in (cgroup v2 id), used for attribution.
     pub cgroup_id: u64,
     /// Body sizes as announced or counted (bodies themselves are never kept).

@@ -96,6 +96,7 @@ mod tests {
             server: None,
             client: None,
             pid: 1,
+            tid: 1,
             cgroup_id: 0,
             request_body_bytes: 0,
             response_body_bytes: 0,

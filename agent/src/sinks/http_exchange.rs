@@ -96,6 +96,9 @@ impl Serialize for ExchangeView<'_> {
             map.serialize_entry("parent.span.id", parent.parent_span_id)?;
         }
         map.serialize_entry("process.pid", &e.pid)?;
+        if e.tid != 0 {
+            map.serialize_entry("thread.id", &e.tid)?;
+        }
         // A process in no container is labelled so, not left to be guessed
         // from missing fields.
         let placement = if e.resource.container_id.is_some() || e.resource.pod_uid.is_some() {
@@ -141,6 +144,7 @@ mod tests {
             server: Some("10.0.0.7:8080".parse().unwrap()),
             client: Some("10.0.0.9:51234".parse().unwrap()),
             pid: 4242,
+            tid: 4242,
             cgroup_id: 1,
             request_body_bytes: 120,
             response_body_bytes: 48,

@@ -126,6 +126,11 @@ pub fn parse_exchange(line: &str, number: usize) -> Result<HttpExchange, ReplayE
             .and_then(Value::as_u64)
             .and_then(|p| u32::try_from(p).ok())
             .unwrap_or(0),
+        tid: doc
+            .get("thread.id")
+            .and_then(Value::as_u64)
+            .and_then(|t| u32::try_from(t).ok())
+            .unwrap_or(0),
         cgroup_id: 0,
         request_body_bytes: count("http.request.body.size"),
         response_body_bytes: count("http.response.body.size"),

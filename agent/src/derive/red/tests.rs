@@ -27,6 +27,7 @@ fn exchange(
         server: Some("10.0.0.7:8080".parse().unwrap()),
         client: Some("10.0.0.9:40000".parse().unwrap()),
         pid: 1,
+        tid: 1,
         cgroup_id: 1,
         request_body_bytes: 0,
         response_body_bytes: 0,

@@ -3,5 +3,7 @@
 //! responses into [`crate::event::HttpExchange`]s.
 
 pub mod abi;
+pub mod connections;
+pub mod http1;
 pub mod loader;
 pub mod socket_event;
