@@ -468,7 +468,9 @@ metrics:
         let found = messages(text);
         let lines: Vec<u64> = found.iter().map(|(line, _, _)| *line).collect();
         assert_eq!(lines, [5, 6, 7], "{found:#?}");
-        assert!(found[0].2.contains("`1zone` is not a Prometheus label name"));
+        assert!(found[0]
+            .2
+            .contains("`1zone` is not a Prometheus label name"));
         assert!(found[1].2.contains("must start with `/`"));
     }
 

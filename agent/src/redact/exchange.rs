@@ -142,7 +142,10 @@ mod tests {
         let clean = exchange(
             "/api/v1/appointments/7f3c9a2e-1b4d-4c8e-9f0a-2d6b8e4c1a37",
             Some("status=booked&_count=50"),
-            &[("host", "appointment-service"), ("user-agent", "okhttp/4.12.0")],
+            &[
+                ("host", "appointment-service"),
+                ("user-agent", "okhttp/4.12.0"),
+            ],
         );
         assert_eq!(*redactor.redact_exchange(clean.clone()), clean);
     }

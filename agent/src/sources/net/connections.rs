@@ -330,12 +330,14 @@ impl ConnectionTable {
                 pending: &connection.pending,
                 answered: &answered,
             };
-            connection.responses.feed(bytes, len, ts, &pairing, &mut |m| {
-                if matches!(m, Message::Response(_)) {
-                    answered.set(answered.get() + 1);
-                }
-                messages.push(m);
-            });
+            connection
+                .responses
+                .feed(bytes, len, ts, &pairing, &mut |m| {
+                    if matches!(m, Message::Response(_)) {
+                        answered.set(answered.get() + 1);
+                    }
+                    messages.push(m);
+                });
             for message in messages {
                 self.response_message(id, &mut connection, message, emit);
             }
