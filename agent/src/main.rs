@@ -22,6 +22,9 @@ use wardwatch::derive::route::RouteConfig;
 use wardwatch::enrich::Enricher;
 use wardwatch::redact::Redactor;
 use wardwatch::sources::logs::LogSourceSettings;
+use wardwatch::sources::net::connections::TableLimits;
+use wardwatch::sources::net::loader::CaptureOptions;
+use wardwatch::sources::net::NetSettings;
 use wardwatch::topology::{Plan, Topology, TrafficPlan, TrafficSource};
 
 // Records are allocated by the tailer thread and freed by the sink threads;
@@ -349,7 +352,25 @@ async fn serve(
 
 /// The traffic path, if a traffic source is configured.
 fn traffic_plan(config: &config::Config, base_dir: &Path) -> Option<TrafficPlan> {
-    let source = TrafficSource::Replay(base_dir.join(&config.sources.replay.as_ref()?.path));
+    let mut sources = Vec::new();
+    if let Some(replay) = &config.sources.replay {
+        sources.push(TrafficSource::Replay(base_dir.join(&replay.path)));
+    }
+    let net = &config.sources.net;
+    if net.enabled {
+        sources.push(TrafficSource::Capture(NetSettings {
+            limits: TableLimits {
+                max_connections: net.max_connections.value as usize,
+                idle_ns: net.idle_timeout_secs.value.saturating_mul(1_000_000_000),
+                ..TableLimits::default()
+            },
+            required: net.required,
+            capture: CaptureOptions::default(),
+        }));
+    }
+    if sources.is_empty() {
+        return None;
+    }
     let metrics = &config.metrics;
     let routes = RouteConfig {
         templates: metrics.route_templates.clone(),
@@ -369,7 +390,7 @@ fn traffic_plan(config: &config::Config, base_dir: &Path) -> Option<TrafficPlan>
         routes: routes.clone(),
     };
     Some(TrafficPlan {
-        source,
+        sources,
         metrics: Arc::new(Mutex::new(RedMetrics::new(&red))),
         routes,
     })

@@ -30,13 +30,14 @@ use crate::admin::Health;
 use crate::config::{RulesHandle, StdoutFormat};
 use crate::derive::red::RedMetrics;
 use crate::derive::route::RouteConfig;
-use crate::enrich::Enricher;
+use crate::enrich::{Enricher, ProcessAttribution};
 use crate::event::HttpExchange;
 use crate::event::LogRecord;
 use crate::internal_events::QueueDepth;
 use crate::redact::Redacted;
 use crate::sinks::{stdout, SinkBatch};
 use crate::sources::logs::{LogBatch, LogSource, LogSourceSettings};
+use crate::sources::net::NetSettings;
 
 /// Everything the pipeline is built from, resolved from config and flags.
 pub struct Plan {
@@ -53,7 +54,7 @@ pub struct Plan {
 
 /// The traffic path: where exchanges come from and what is derived.
 pub struct TrafficPlan {
-    pub source: TrafficSource,
+    pub sources: Vec<TrafficSource>,
     /// The RED histograms, shared with `/metrics` and remote-write.
     pub metrics: Arc<Mutex<RedMetrics>>,
     /// How spans name routes (the metrics' router has the same settings).
@@ -63,6 +64,8 @@ pub struct TrafficPlan {
 pub enum TrafficSource {
     /// Exchanges from an NDJSON file, read once.
     Replay(PathBuf),
+    /// HTTP traffic of every process on the node, captured with eBPF.
+    Capture(NetSettings),
 }
 
 /// How many exchanges wait between a traffic source and the traffic stage.
@@ -110,8 +113,11 @@ impl Topology {
             sinks.push((stdout::NAME, handle));
         }
         anyhow::ensure!(!sink_queues.is_empty(), "no sink is enabled");
+        let shutdown = Arc::new(AtomicBool::new(false));
         let traffic = match traffic {
-            Some(traffic) => start_traffic(traffic, &rules, sink_queues.clone())?,
+            Some(traffic) => {
+                start_traffic(traffic, &rules, sink_queues.clone(), &enricher, &shutdown)?
+            }
             None => Vec::new(),
         };
 
@@ -120,7 +126,6 @@ impl Topology {
             .name("redact".into())
             .spawn(move || run_redaction(source_rx, &rules, &sink_queues))
             .context("cannot start the redaction stage")?;
-        let shutdown = Arc::new(AtomicBool::new(false));
         let source = LogSource::start(logs, &data_dir, enricher, source_tx, Arc::clone(&shutdown))
             .with_context(|| {
                 format!(
@@ -182,23 +187,44 @@ fn start_traffic(
     plan: TrafficPlan,
     rules: &RulesHandle,
     sinks: Vec<(&'static str, Sender<SinkBatch>)>,
+    enricher: &Enricher,
+    shutdown: &Arc<AtomicBool>,
 ) -> anyhow::Result<Vec<JoinHandle<()>>> {
     let (tx, rx) = channel::<HttpExchange>(TRAFFIC_QUEUE);
-    let source = match plan.source {
-        TrafficSource::Replay(path) => {
-            let file = std::fs::File::open(&path)
-                .with_context(|| format!("cannot open the replay file {}", path.display()))?;
-            std::thread::Builder::new()
-                .name("replay".into())
-                .spawn(move || {
-                    match crate::sources::replay::send_all(io::BufReader::new(file), &tx) {
-                        Ok(sent) => tracing::info!(exchanges = sent, "replay finished"),
-                        Err(error) => tracing::error!(error = %error, "replay stopped"),
-                    }
-                })
-                .context("cannot start the replay source")?
+    let mut threads = Vec::new();
+    for source in plan.sources {
+        match source {
+            TrafficSource::Replay(path) => {
+                let file = std::fs::File::open(&path)
+                    .with_context(|| format!("cannot open the replay file {}", path.display()))?;
+                let tx = tx.clone();
+                let thread = std::thread::Builder::new()
+                    .name("replay".into())
+                    .spawn(move || {
+                        match crate::sources::replay::send_all(io::BufReader::new(file), &tx) {
+                            Ok(sent) => tracing::info!(exchanges = sent, "replay finished"),
+                            Err(error) => tracing::error!(error = %error, "replay stopped"),
+                        }
+                    })
+                    .context("cannot start the replay source")?;
+                threads.push(thread);
+            }
+            TrafficSource::Capture(settings) => {
+                let attribution =
+                    ProcessAttribution::new(enricher.host_name().to_owned(), enricher.directory());
+                let resolver = Box::new(move |pid, cgroup| attribution.resource_for(pid, cgroup));
+                let started = crate::sources::net::start(
+                    settings,
+                    resolver,
+                    tx.clone(),
+                    Arc::clone(shutdown),
+                )
+                .context("sources.net.required is set, and HTTP capture cannot start")?;
+                threads.extend(started);
+            }
         }
-    };
+    }
+    drop(tx);
     let rules = Arc::clone(rules);
     let outputs = traffic::TrafficOutputs {
         sinks,
@@ -209,7 +235,8 @@ fn start_traffic(
         .name("traffic".into())
         .spawn(move || traffic::run(rx, &rules, outputs))
         .context("cannot start the traffic stage")?;
-    Ok(vec![source, stage])
+    threads.push(stage);
+    Ok(threads)
 }
 
 /// Runs a sink on a thread of its own (sinks block on I/O); if it ends with

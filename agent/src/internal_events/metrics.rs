@@ -62,6 +62,16 @@ pub struct Metrics {
     pub sink_errors: Family<SinkLabel, Counter>,
     pub queue_depth: Family<StageLabel, Gauge>,
     pub traffic_dropped: Family<OutputLabel, Counter>,
+    pub net_events: Counter,
+    pub net_ring_drops: Counter,
+    pub net_queue_drops: Counter,
+    pub net_exchanges: Counter,
+    pub net_connections_evicted: Counter,
+    pub net_connections_expired: Counter,
+    pub net_requests_unanswered: Counter,
+    pub net_connections_not_http: Counter,
+    pub net_resyncs: Counter,
+    pub net_connections_open: Gauge,
 }
 
 impl Metrics {
@@ -180,6 +190,56 @@ impl Metrics {
                 "traffic_dropped",
                 "HTTP exchanges (or their spans) dropped because an output's queue was full, by output.",
                 Family::default()
+            ),
+            net_events: register!(
+                "net_events",
+                "Socket events read from the eBPF ring buffer.",
+                Counter::default()
+            ),
+            net_ring_drops: register!(
+                "net_ring_drops",
+                "Socket events the kernel dropped because the ring buffer was full.",
+                Counter::default()
+            ),
+            net_queue_drops: register!(
+                "net_queue_drops",
+                "Socket events dropped because the connection table fell behind.",
+                Counter::default()
+            ),
+            net_exchanges: register!(
+                "net_exchanges",
+                "HTTP exchanges (request and response paired) captured.",
+                Counter::default()
+            ),
+            net_connections_evicted: register!(
+                "net_connections_evicted",
+                "Connections forgotten because the table was full.",
+                Counter::default()
+            ),
+            net_connections_expired: register!(
+                "net_connections_expired",
+                "Connections forgotten after being idle.",
+                Counter::default()
+            ),
+            net_requests_unanswered: register!(
+                "net_requests_unanswered",
+                "Requests whose response was never seen.",
+                Counter::default()
+            ),
+            net_connections_not_http: register!(
+                "net_connections_not_http",
+                "Connections whose bytes were not HTTP/1 (TLS, HTTP/2, other protocols).",
+                Counter::default()
+            ),
+            net_resyncs: register!(
+                "net_resyncs",
+                "Times a connection's stream lost its place and found a message start again.",
+                Counter::default()
+            ),
+            net_connections_open: register!(
+                "net_connections_open",
+                "Connections followed now.",
+                Gauge::default()
             ),
             registry,
         }

@@ -12,6 +12,7 @@
 
 mod logs;
 mod metrics;
+mod net;
 mod redact;
 mod rules;
 mod sinks;
@@ -19,6 +20,7 @@ mod traffic;
 
 pub use logs::*;
 pub use metrics::{encode_metrics, metrics, Metrics};
+pub use net::*;
 pub use redact::*;
 pub use rules::*;
 pub use sinks::*;
