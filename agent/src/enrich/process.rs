@@ -148,7 +148,13 @@ pub struct ProcessAttribution {
     host_name: String,
     directory: Arc<ContainerDirectory>,
     proc_root: PathBuf,
-    cache: Mutex<HashMap<u64, (u64, Arc<Resource>)>>,
+    cache: Mutex<HashMap<Key, (u64, Arc<Resource>)>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Cgroup(u64),
+    Pid(u32),
 }
 
 impl ProcessAttribution {
@@ -177,16 +183,27 @@ impl ProcessAttribution {
     pub fn resource_for(&self, pid: u32, cgroup_id: u64) -> Arc<Resource> {
         let generation = self.directory.generation.load(Ordering::Acquire);
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((seen, resource)) = cache.get(&cgroup_id) {
-            if *seen == generation {
-                return resource.clone();
+        // Containers are cached by cgroup; host processes share theirs (the
+        // root, or a systemd slice) but are named by their executable, so
+        // they are cached by pid.
+        for key in [Key::Cgroup(cgroup_id), Key::Pid(pid)] {
+            if let Some((seen, resource)) = cache.get(&key) {
+                if *seen == generation {
+                    return resource.clone();
+                }
             }
         }
         let resource = Arc::new(self.resolve(pid));
         if cache.len() >= CACHE_CAP {
             cache.clear();
         }
-        cache.insert(cgroup_id, (generation, resource.clone()));
+        let in_container = resource.container_id.is_some() || resource.pod_uid.is_some();
+        let key = if in_container {
+            Key::Cgroup(cgroup_id)
+        } else {
+            Key::Pid(pid)
+        };
+        cache.insert(key, (generation, resource.clone()));
         resource
     }
 
@@ -347,6 +364,15 @@ mod tests {
         let host = attribution.resource_for(44, 9);
         assert_eq!(host.service_name.as_deref(), Some("unknown_service:nginx"));
         assert_eq!(host.container_id, None);
+        // Another host process in the same cgroup is named for itself.
+        let other = root.path().join("45");
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(other.join("cgroup"), "0::/system.slice/nginx.service\n").unwrap();
+        std::fs::write(other.join("comm"), "postgres\n").unwrap();
+        assert_eq!(
+            attribution.resource_for(45, 9).service_name.as_deref(),
+            Some("unknown_service:postgres")
+        );
         let gone = attribution.resource_for(99, 10);
         assert_eq!(gone.host_name, "node-a");
         assert_eq!(gone.service_name, None);

@@ -71,6 +71,9 @@ pub struct Metrics {
     pub net_requests_unanswered: Counter,
     pub net_connections_not_http: Counter,
     pub net_resyncs: Counter,
+    pub net_requests_dropped: Counter,
+    pub net_responses_unpaired: Counter,
+    pub net_heads_lost: Family<ReasonLabel, Counter>,
     pub net_connections_open: Gauge,
 }
 
@@ -235,6 +238,21 @@ impl Metrics {
                 "net_resyncs",
                 "Times a connection's stream lost its place and found a message start again.",
                 Counter::default()
+            ),
+            net_requests_dropped: register!(
+                "net_requests_dropped",
+                "Requests forgotten because too many waited unanswered on one connection.",
+                Counter::default()
+            ),
+            net_responses_unpaired: register!(
+                "net_responses_unpaired",
+                "Responses with no request to pair with (sent before capture started).",
+                Counter::default()
+            ),
+            net_heads_lost: register!(
+                "net_heads_lost",
+                "HTTP heads that could not be read, by reason (too_large, truncated by the capture window).",
+                Family::default()
             ),
             net_connections_open: register!(
                 "net_connections_open",

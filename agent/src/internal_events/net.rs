@@ -1,6 +1,7 @@
 //! Events of the eBPF HTTP capture.
 
 use super::metrics;
+use super::metrics::ReasonLabel;
 use crate::sources::net::connections::ConnectionStats;
 use crate::sources::net::loader::Capture;
 
@@ -53,6 +54,21 @@ impl CaptureCounters {
             .inc_by(table.not_http.saturating_sub(before.not_http));
         m.net_resyncs
             .inc_by(table.resyncs.saturating_sub(before.resyncs));
+        m.net_requests_dropped
+            .inc_by(table.pending_dropped.saturating_sub(before.pending_dropped));
+        m.net_responses_unpaired.inc_by(
+            table
+                .unpaired_responses
+                .saturating_sub(before.unpaired_responses),
+        );
+        for (reason, now, then) in [
+            ("too_large", table.heads_too_large, before.heads_too_large),
+            ("truncated", table.heads_truncated, before.heads_truncated),
+        ] {
+            m.net_heads_lost
+                .get_or_create(&ReasonLabel { reason })
+                .inc_by(now.saturating_sub(then));
+        }
         m.net_connections_open
             .set(i64::try_from(table.open).unwrap_or(i64::MAX));
         self.ring_drops = ring.max(self.ring_drops);
