@@ -12,6 +12,7 @@ pub mod enrich;
 pub mod event;
 pub mod internal_events;
 pub mod redact;
+pub mod sample;
 pub mod sinks;
 pub mod sources;
 pub mod topology;
