@@ -249,6 +249,19 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(rules = redactor.rule_ids().len(), "redaction rules loaded");
 
     let config = &loaded.config;
+    let file_label = loaded.file.as_ref().map_or_else(
+        || "<embedded default>".to_owned(),
+        |path| path.display().to_string(),
+    );
+    let origin = wardwatch::sample::ConfigOrigin {
+        file: &file_label,
+        base_dir: &loaded.base_dir,
+    };
+    // Checked with the rest of the config when it loaded.
+    let (_span_sampler, log_sampler) = config
+        .sampling
+        .build(&origin)
+        .map_err(|errors| anyhow::anyhow!("{}", errors))?;
     let plan = Plan {
         logs: LogSourceSettings::from_config(
             &config.sources.logs,
@@ -261,6 +274,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         stdout: config.sinks.stdout.as_ref().map(|s| s.format),
         queue_batches: usize::try_from(config.pipeline.queue_batches.value)?,
         traffic: traffic_plan(config, &loaded.base_dir),
+        log_sampler: Arc::new(log_sampler),
     };
     let admin = config
         .admin

@@ -35,6 +35,7 @@ use crate::event::HttpExchange;
 use crate::event::LogRecord;
 use crate::internal_events::QueueDepth;
 use crate::redact::Redacted;
+use crate::sample::{LogFacts, LogSampler};
 use crate::sinks::{stdout, SinkBatch};
 use crate::sources::logs::{LogBatch, LogSource, LogSourceSettings};
 use crate::sources::net::NetSettings;
@@ -50,6 +51,8 @@ pub struct Plan {
     pub queue_batches: usize,
     /// HTTP exchanges, when a traffic source is configured.
     pub traffic: Option<TrafficPlan>,
+    /// Which log records go on to the sinks (after redaction).
+    pub log_sampler: Arc<LogSampler>,
 }
 
 /// The traffic path: where exchanges come from and what is derived.
@@ -99,6 +102,7 @@ impl Topology {
             stdout,
             queue_batches,
             traffic,
+            log_sampler,
         } = plan;
         let failed = Arc::new(Notify::new());
         let mut sink_queues = Vec::new();
@@ -124,7 +128,7 @@ impl Topology {
         let (source_tx, source_rx) = channel(queue_batches);
         let redact = std::thread::Builder::new()
             .name("redact".into())
-            .spawn(move || run_redaction(source_rx, &rules, &sink_queues))
+            .spawn(move || run_redaction(source_rx, &rules, &log_sampler, &sink_queues))
             .context("cannot start the redaction stage")?;
         let source = LogSource::start(logs, &data_dir, enricher, source_tx, Arc::clone(&shutdown))
             .with_context(|| {
@@ -180,6 +184,27 @@ impl Topology {
         anyhow::ensure!(failures.is_empty(), "sinks failed: {}", failures.join("; "));
         Ok(())
     }
+}
+
+/// Drops the records the sampling rules thin out (decided on the redacted
+/// record: a rule's `contains` never sees PHI), counting every decision.
+/// The batch's delivery still covers them: a sampled-out line is delivered
+/// by being dropped, and its checkpoint moves on.
+fn sample_logs(sampler: &LogSampler, records: &mut Vec<Redacted<LogRecord>>) {
+    let now = std::time::Instant::now();
+    let mut tally = sampler.tally();
+    records.retain(|record| {
+        let view = crate::sinks::ecs::EcsView::new(record);
+        let facts = LogFacts {
+            service: record.resource.service_name.as_deref().unwrap_or(""),
+            level: view.level(),
+            message: view.message().unwrap_or(""),
+        };
+        let decision = sampler.decide(&facts, now);
+        tally.record(&decision);
+        decision.keep
+    });
+    tally.emit();
 }
 
 /// Starts the traffic source and stage; they end when the source does.
@@ -265,6 +290,7 @@ fn spawn_sink(
 fn run_redaction(
     mut input: Receiver<LogBatch>,
     rules: &RulesHandle,
+    sampler: &LogSampler,
     sinks: &[(&'static str, Sender<SinkBatch>)],
 ) {
     while let Some(batch) = input.blocking_recv() {
@@ -275,7 +301,9 @@ fn run_redaction(
         .emit();
         // One batch, one set of rules, even if a reload lands meanwhile.
         let redactor = rules.load();
-        let records: Arc<[Redacted<LogRecord>]> = redactor.redact_batch(batch.records).into();
+        let mut records = redactor.redact_batch(batch.records);
+        sample_logs(sampler, &mut records);
+        let records: Arc<[Redacted<LogRecord>]> = records.into();
         for ((name, queue), delivery) in sinks.iter().zip(batch.delivery.split(sinks.len())) {
             QueueDepth {
                 stage: name,

@@ -45,6 +45,11 @@ pub struct Config {
     /// RED metrics from HTTP traffic.
     #[serde(default)]
     pub metrics: MetricsConfig,
+
+    /// Which spans and log records go on to the sinks. Default: all of
+    /// them. See `examples/sampling.yaml`.
+    #[serde(default)]
+    pub sampling: crate::sample::SamplingConfig,
 }
 
 impl Config {

@@ -98,7 +98,43 @@ pub(crate) fn validate(
     checks.sinks(&config.sinks);
     checks.pipeline(&config.pipeline);
     checks.enrich(&config.enrich);
+    checks
+        .errors
+        .extend(sampling_errors(config, base_dir, document.file));
     checks.errors
+}
+
+/// The sampling rules, built as the agent will build them, their problems
+/// reported like every other config error.
+fn sampling_errors(config: &Config, base_dir: &Path, file: &str) -> Vec<ConfigError> {
+    use crate::sample::{ConfigOrigin, SamplingError};
+    let origin = ConfigOrigin { file, base_dir };
+    let Err(errors) = config.sampling.build(&origin) else {
+        return Vec::new();
+    };
+    errors
+        .0
+        .into_iter()
+        .map(|error| {
+            let (line, column) = match &error {
+                SamplingError::Parse { line, column, .. }
+                | SamplingError::InvalidRule { line, column, .. }
+                | SamplingError::StrategiesSyntax { line, column, .. } => (*line, *column),
+                _ => (0, 0),
+            };
+            let message = match &error {
+                SamplingError::InvalidRule { key, problem, .. } => format!("{key}: {problem}"),
+                SamplingError::Parse { message, .. } => message.clone(),
+                other => other.to_string(),
+            };
+            ConfigError {
+                file: file.to_owned(),
+                line,
+                column,
+                message,
+            }
+        })
+        .collect()
 }
 
 struct Checks<'a> {

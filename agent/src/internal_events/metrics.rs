@@ -87,6 +87,7 @@ impl Metrics {
                 metric
             }};
         }
+        crate::sample::register_metrics(&mut registry);
         // prometheus-client appends `_total` to counters itself.
         Metrics {
             lines_read: register!(

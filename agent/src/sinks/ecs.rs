@@ -69,6 +69,16 @@ impl<'a> EcsView<'a> {
         }
     }
 
+    /// The record's level, lower-case, from its fields or its text.
+    pub fn level(&self) -> Option<&str> {
+        self.level.as_deref()
+    }
+
+    /// The record's message, from its text or its message field.
+    pub fn message(&self) -> Option<&'a str> {
+        self.message
+    }
+
     fn timestamp(&self) -> String {
         rfc3339(self.record.timestamp.unwrap_or_else(Utc::now))
     }
