@@ -21,6 +21,7 @@ use wardwatch::derive::red::{Naming, RedConfig, RedMetrics};
 use wardwatch::derive::route::RouteConfig;
 use wardwatch::enrich::Enricher;
 use wardwatch::redact::Redactor;
+use wardwatch::sinks::remote_write::{self, RemoteWriteConfig};
 use wardwatch::sources::logs::LogSourceSettings;
 use wardwatch::sources::net::connections::TableLimits;
 use wardwatch::sources::net::loader::CaptureOptions;
@@ -107,6 +108,11 @@ struct RunArgs {
     /// `sources.replay`.
     #[arg(long, value_name = "FILE")]
     replay: Option<PathBuf>,
+    /// Push RED metrics to this Prometheus remote-write URL
+    /// (`http://127.0.0.1:9090/api/v1/write`). Replaces the config's
+    /// `sinks.remote_write.url`.
+    #[arg(long, value_name = "URL")]
+    remote_write: Option<String>,
     /// Format of the agent's own logs (on standard error).
     #[arg(long, value_enum, default_value = "json", env = "WARDWATCH_LOG_FORMAT")]
     log_format: LogFormat,
@@ -295,13 +301,15 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .thread_name("wardwatch-rt")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(plan, admin, reloader))
+    let remote_write = config.sinks.remote_write.clone();
+    runtime.block_on(serve(plan, admin, reloader, remote_write))
 }
 
 async fn serve(
     plan: Plan,
     admin_address: Option<String>,
     reloader: Option<(RuleReloader, Duration)>,
+    remote_write: Option<RemoteWriteConfig>,
 ) -> anyhow::Result<ExitCode> {
     use tokio::signal::unix::{signal, SignalKind};
 
@@ -331,8 +339,21 @@ async fn serve(
             });
         }
     }
+    let stop_pushing = Arc::new(tokio::sync::Notify::new());
+    let mut pusher = None;
     if let Some(traffic) = &plan.traffic {
         health.publish_traffic_metrics(Arc::clone(&traffic.metrics));
+        if let Some(config) = remote_write {
+            let metrics = Arc::clone(&traffic.metrics);
+            let stop = Arc::clone(&stop_pushing);
+            // Checked before anything starts: a bad URL is a config error.
+            remote_write::RemoteWriter::new(config.clone())?;
+            pusher = Some(tokio::spawn(remote_write::run(config, metrics, stop)));
+        }
+    } else if remote_write.is_some() {
+        tracing::warn!(
+            "sinks.remote_write is set but no traffic source is (sources.net or sources.replay): nothing to push"
+        );
     }
     let topology = Topology::start(plan, &health, Box::new(std::io::stdout()))?;
     health.mark_started();
@@ -357,6 +378,13 @@ async fn serve(
         }
     };
     result?;
+    // The traffic stage has drained: push the final values once more.
+    if let Some(pusher) = pusher {
+        stop_pushing.notify_one();
+        if let Ok(Err(error)) = pusher.await {
+            tracing::error!(error = %error, "remote-write stopped");
+        }
+    }
     if failed {
         anyhow::bail!("a sink failed");
     }
@@ -368,7 +396,10 @@ async fn serve(
 fn traffic_plan(config: &config::Config, base_dir: &Path) -> Option<TrafficPlan> {
     let mut sources = Vec::new();
     if let Some(replay) = &config.sources.replay {
-        sources.push(TrafficSource::Replay(base_dir.join(&replay.path)));
+        sources.push(TrafficSource::Replay(
+            base_dir.join(&replay.path),
+            replay.paced,
+        ));
     }
     let net = &config.sources.net;
     if net.enabled {
@@ -435,7 +466,14 @@ fn apply_flags(loaded: &mut LoadedConfig, args: &RunArgs) -> Result<(), String> 
             .map_err(|e| format!("cannot read the current directory: {e}"))?;
         config.sources.replay = Some(config::ReplayConfig {
             path: cwd.join(path),
+            paced: false,
         });
+    }
+    if let Some(url) = &args.remote_write {
+        match &mut config.sinks.remote_write {
+            Some(remote_write) => remote_write.url = url.clone(),
+            None => config.sinks.remote_write = Some(RemoteWriteConfig::for_url(url.clone())),
+        }
     }
     if let Some(address) = args.admin {
         config.admin.address = flag(address.to_string());

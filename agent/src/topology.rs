@@ -65,8 +65,9 @@ pub struct TrafficPlan {
 }
 
 pub enum TrafficSource {
-    /// Exchanges from an NDJSON file, read once.
-    Replay(PathBuf),
+    /// Exchanges from an NDJSON file, read once; paced by their timestamps
+    /// when the flag is set.
+    Replay(PathBuf, bool),
     /// HTTP traffic of every process on the node, captured with eBPF.
     Capture(NetSettings),
 }
@@ -219,14 +220,15 @@ fn start_traffic(
     let mut threads = Vec::new();
     for source in plan.sources {
         match source {
-            TrafficSource::Replay(path) => {
+            TrafficSource::Replay(path, paced) => {
                 let file = std::fs::File::open(&path)
                     .with_context(|| format!("cannot open the replay file {}", path.display()))?;
                 let tx = tx.clone();
                 let thread = std::thread::Builder::new()
                     .name("replay".into())
                     .spawn(move || {
-                        match crate::sources::replay::send_all(io::BufReader::new(file), &tx) {
+                        match crate::sources::replay::send_all(io::BufReader::new(file), &tx, paced)
+                        {
                             Ok(sent) => tracing::info!(exchanges = sent, "replay finished"),
                             Err(error) => tracing::error!(error = %error, "replay stopped"),
                         }

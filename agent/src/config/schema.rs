@@ -119,6 +119,11 @@ pub struct ReplayConfig {
     /// The file, relative to the config file's directory.
     /// Example: `path: exchanges.ndjson`.
     pub path: PathBuf,
+    /// `false` (default): as fast as the pipeline takes them. `true`: at the
+    /// pace of their `@timestamp`s (gaps capped at 10 s), so a dashboard
+    /// sees traffic arrive over time.
+    #[serde(default)]
+    pub paced: bool,
 }
 
 /// Which names RED metrics are published under.
@@ -350,6 +355,10 @@ pub struct SinksConfig {
     /// Writes each record as one line on standard output. Absent: disabled.
     #[serde(default)]
     pub stdout: Option<StdoutConfig>,
+    /// Pushes RED metrics to Prometheus by remote-write. Absent: disabled
+    /// (they are still served on the admin `/metrics`).
+    #[serde(default)]
+    pub remote_write: Option<crate::sinks::remote_write::RemoteWriteConfig>,
 }
 
 impl SinksConfig {

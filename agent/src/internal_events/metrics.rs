@@ -75,6 +75,10 @@ pub struct Metrics {
     pub net_responses_unpaired: Counter,
     pub net_heads_lost: Family<ReasonLabel, Counter>,
     pub net_connections_open: Gauge,
+    pub remote_write_requests: Counter,
+    pub remote_write_samples: Counter,
+    pub remote_write_bytes: Counter,
+    pub remote_write_failed_samples: Family<ReasonLabel, Counter>,
 }
 
 impl Metrics {
@@ -259,6 +263,26 @@ impl Metrics {
                 "net_connections_open",
                 "Connections followed now.",
                 Gauge::default()
+            ),
+            remote_write_requests: register!(
+                "remote_write_requests",
+                "Remote-write requests the receiver accepted.",
+                Counter::default()
+            ),
+            remote_write_samples: register!(
+                "remote_write_samples",
+                "Samples the remote-write receiver accepted.",
+                Counter::default()
+            ),
+            remote_write_bytes: register!(
+                "remote_write_bytes",
+                "Compressed bytes of accepted remote-write requests.",
+                Counter::default()
+            ),
+            remote_write_failed_samples: register!(
+                "remote_write_failed_samples",
+                "Samples dropped, by reason (rejected: a 4xx; retries_exhausted).",
+                Family::default()
             ),
             registry,
         }

@@ -30,14 +30,22 @@ pub enum ReplayError {
 pub fn send_all(
     input: impl BufRead,
     out: &tokio::sync::mpsc::Sender<HttpExchange>,
+    paced: bool,
 ) -> Result<u64, anyhow::Error> {
     let mut sent = 0;
+    let mut previous: Option<DateTime<Utc>> = None;
     for (index, line) in input.lines().enumerate() {
         let line = line?;
         if line.trim().is_empty() {
             continue;
         }
         let exchange = parse_exchange(&line, index + 1)?;
+        if paced {
+            if let Some(gap) = previous.and_then(|p| (exchange.start - p).to_std().ok()) {
+                std::thread::sleep(gap.min(std::time::Duration::from_secs(10)));
+            }
+            previous = Some(exchange.start);
+        }
         if out.blocking_send(exchange).is_err() {
             break;
         }
@@ -183,7 +191,9 @@ mod tests {
         assert!(!message.contains("6789"), "{message}");
         let input = format!("{LINE}\n\n{LINE}\nnot json\n{LINE}\n");
         let (tx, mut rx) = tokio::sync::mpsc::channel(8);
-        let error = send_all(input.as_bytes(), &tx).unwrap_err().to_string();
+        let error = send_all(input.as_bytes(), &tx, false)
+            .unwrap_err()
+            .to_string();
         assert_eq!(error, "line 4: not a JSON object");
         let mut received = 0;
         while rx.try_recv().is_ok() {

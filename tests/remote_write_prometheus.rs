@@ -1,0 +1,230 @@
+//! RED metrics pushed by remote-write into a real Prometheus (Debian package
+//! `prometheus`, `--web.enable-remote-write-receiver` on 127.0.0.1), then
+//! read back with PromQL over its HTTP API: request counts, the 5xx ratio
+//! and a p99 come back as computed by hand, under both namings, including
+//! the Spring dashboards' own queries. Exchanges come from the replay input,
+//! so no root is needed.
+
+mod support;
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{dir_config, free_port, Agent};
+
+/// A Prometheus child process, killed on drop.
+struct Prometheus {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Prometheus {
+    fn start() -> Option<Prometheus> {
+        if Command::new("prometheus")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            if std::env::var_os("CI").is_some() {
+                panic!("prometheus is not installed (apt-get install prometheus)");
+            }
+            eprintln!("\n!!! SKIPPED remote-write test: prometheus is not installed (apt-get install prometheus) !!!\n");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("prometheus.yml");
+        std::fs::write(&config, "global:\n  scrape_interval: 15s\n").unwrap();
+        let port = free_port();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--web.enable-remote-write-receiver")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus");
+        let prometheus = Prometheus {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while get(port, "/-/ready").map(|(s, _)| s) != Some(200) {
+            assert!(Instant::now() < deadline, "prometheus never became ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(prometheus)
+    }
+
+    /// An instant query's single value (`None` if the result is empty).
+    fn value(&self, query: &str) -> Option<f64> {
+        let path = format!("/api/v1/query?query={}", encode(query));
+        let (status, body) = get(self.port, &path).expect("query prometheus");
+        assert_eq!(status, 200, "{query}: {body}");
+        let doc: Value = serde_json::from_str(&body).unwrap();
+        let result = doc["data"]["result"].as_array()?;
+        let first = result.first()?;
+        first["value"][1].as_str()?.parse().ok()
+    }
+}
+
+fn encode(query: &str) -> String {
+    query
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
+    Some((status, body))
+}
+
+/// Ten exchanges of appointment-service, one a second: eight 200s at 30 ms,
+/// then two 503s at 1.5 s (the fifth and the last).
+fn replay_file(dir: &Path) -> std::path::PathBuf {
+    let start = chrono::Utc::now();
+    let mut lines = Vec::new();
+    for i in 0..10 {
+        let (status, millis) = if i == 4 || i == 9 {
+            (503, 1500)
+        } else {
+            (200, 30)
+        };
+        let at = start + chrono::Duration::milliseconds(700 * i);
+        lines.push(format!(
+            r#"{{"@timestamp":"{}","span.kind":"server","http.request.method":"GET","url.path":"/api/v1/appointments/{}","http.response.status_code":{status},"event.duration":{},"service.name":"appointment-service","orchestrator.namespace":"clinical","host.name":"node-a"}}"#,
+            at.to_rfc3339(),
+            1000 + i,
+            millis * 1_000_000
+        ));
+    }
+    let path = dir.join("exchanges.ndjson");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+/// Runs the agent on the replay file with `naming` until it has pushed
+/// everything, then stops it (which pushes once more).
+fn run_agent(prometheus: &Prometheus, naming: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let replay = replay_file(dir.path());
+    let config = dir_config(
+        dir.path(),
+        &format!("metrics:\n  naming: {naming}\n  external_labels: {{cluster: test-cluster}}\n"),
+    );
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(
+            "sources:\n",
+            &format!("sources:\n  replay:\n    path: '{}'\n    paced: true\n", replay.display()),
+        )
+        .replace(
+            "sinks:\n",
+            &format!(
+                "sinks:\n  remote_write:\n    url: http://127.0.0.1:{}/api/v1/write\n    flush_interval_ms: 500\n",
+                prometheus.port
+            ),
+        );
+    std::fs::write(&config, text).unwrap();
+    let agent = Agent::with_config(&config);
+    agent.wait_for(Duration::from_secs(30), "ten exchanges", |records| {
+        records
+            .iter()
+            .filter(|r| r["event.dataset"] == "wardwatch.http")
+            .count()
+            == 10
+    });
+    // Two more flushes with the final values.
+    std::thread::sleep(Duration::from_millis(1200));
+    let (status, _, stderr) = agent.terminate();
+    assert!(status.success(), "{stderr}");
+    assert!(!stderr.contains("remote-write request dropped"), "{stderr}");
+}
+
+fn close(actual: Option<f64>, expected: f64, what: &str) {
+    let actual = actual.unwrap_or_else(|| panic!("{what}: no result"));
+    assert!(
+        (actual - expected).abs() < 1e-6,
+        "{what}: {actual} != {expected}"
+    );
+}
+
+#[test]
+fn red_metrics_reach_prometheus_under_both_namings() {
+    let Some(prometheus) = Prometheus::start() else {
+        return;
+    };
+    run_agent(&prometheus, "otel");
+    let count = "http_server_request_duration_seconds_count";
+    let selector = r#"{service_name="appointment-service",service_namespace="clinical",cluster="test-cluster",http_route="/api/v1/appointments/{id}"}"#;
+    close(
+        prometheus.value(&format!("sum({count}{selector})")),
+        10.0,
+        "requests",
+    );
+    close(
+        prometheus.value(&format!(
+            r#"sum({count}{{http_response_status_code=~"5.."}}) / sum({count})"#
+        )),
+        0.2,
+        "5xx ratio",
+    );
+    // Eight at 30 ms (bucket 0.05), two at 1.5 s (bucket 2.0): rank 9.9 of
+    // 10 interpolates to 1 + (9.9 - 8) / 2 = 1.95 s.
+    close(
+        prometheus.value(
+            "histogram_quantile(0.99, sum by (le) (http_server_request_duration_seconds_bucket))",
+        ),
+        1.95,
+        "p99",
+    );
+
+    run_agent(&prometheus, "spring");
+    let spring = r#"http_server_requests_seconds_count{application="appointment-service"}"#;
+    close(
+        prometheus.value(&format!("sum({spring})")),
+        10.0,
+        "spring requests",
+    );
+    // The platform's alert and dashboard queries, unchanged.
+    let errors = prometheus
+        .value(r#"sum(rate(http_server_requests_seconds_count{application="appointment-service",status=~"5.."}[5m]))"#)
+        .expect("5xx rate");
+    assert!(errors > 0.0, "5xx rate {errors}");
+    let p99 = prometheus
+        .value(
+            "histogram_quantile(0.99, sum by (le) (rate(http_server_requests_seconds_bucket[5m])))",
+        )
+        .expect("spring p99");
+    assert!(p99 > 1.0 && p99 <= 2.0, "spring p99 {p99}");
+    close(
+        prometheus.value(r#"sum(http_server_requests_seconds_count{outcome="SERVER_ERROR",uri="/api/v1/appointments/{id}",method="GET",status="503"})"#),
+        2.0,
+        "spring outcome labels",
+    );
+}
