@@ -15,6 +15,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="${1:-$here}"
 mkdir -p "$out"
+out="$(cd "$out" && pwd)"
 
 arch="$(uname -m)"
 case "$arch" in
@@ -24,13 +25,15 @@ case "$arch" in
 esac
 
 # -g keeps BTF (.BTF, .BTF.ext), which the loader needs for CO-RE; the
-# DWARF it also brings is stripped below. The source path is mapped so the
-# object does not depend on where the repository is checked out.
+# DWARF it also brings is stripped below. BTF line info records source file
+# names as given, so the sources are named relative to this directory: the
+# object must not depend on where the repository is checked out.
+cd "$here"
 clang -target bpf -g -O2 -Wall -Werror \
   -D__TARGET_ARCH_"$target_arch" \
-  -fdebug-prefix-map="$here"=ebpf \
-  -I"$here" \
-  -c "$here/wardwatch.bpf.c" -o "$out/wardwatch.bpf.o.tmp"
+  -fdebug-compilation-dir=. \
+  -I. \
+  -c wardwatch.bpf.c -o "$out/wardwatch.bpf.o.tmp"
 llvm-strip --strip-debug "$out/wardwatch.bpf.o.tmp" -o "$out/wardwatch.bpf.o"
 rm -f "$out/wardwatch.bpf.o.tmp"
 
