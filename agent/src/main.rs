@@ -21,6 +21,7 @@ use wardwatch::derive::red::{Naming, RedConfig, RedMetrics};
 use wardwatch::derive::route::RouteConfig;
 use wardwatch::enrich::Enricher;
 use wardwatch::redact::Redactor;
+use wardwatch::sample::SpanSampler;
 use wardwatch::sinks::remote_write::{self, RemoteWriteConfig};
 use wardwatch::sources::logs::LogSourceSettings;
 use wardwatch::sources::net::connections::TableLimits;
@@ -113,6 +114,10 @@ struct RunArgs {
     /// `sinks.remote_write.url`.
     #[arg(long, value_name = "URL")]
     remote_write: Option<String>,
+    /// Export trace spans over OTLP to this endpoint (gRPC by default:
+    /// `http://127.0.0.1:4317`). Replaces the config's `sinks.otlp.endpoint`.
+    #[arg(long, value_name = "URL")]
+    otlp: Option<String>,
     /// Format of the agent's own logs (on standard error).
     #[arg(long, value_enum, default_value = "json", env = "WARDWATCH_LOG_FORMAT")]
     log_format: LogFormat,
@@ -264,7 +269,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         base_dir: &loaded.base_dir,
     };
     // Checked with the rest of the config when it loaded.
-    let (_span_sampler, log_sampler) = config
+    let (span_sampler, log_sampler) = config
         .sampling
         .build(&origin)
         .map_err(|errors| anyhow::anyhow!("{}", errors))?;
@@ -279,7 +284,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         rules: Arc::new(ArcSwap::from_pointee(redactor)),
         stdout: config.sinks.stdout.as_ref().map(|s| s.format),
         queue_batches: usize::try_from(config.pipeline.queue_batches.value)?,
-        traffic: traffic_plan(config, &loaded.base_dir),
+        traffic: traffic_plan(config, &loaded.base_dir, Arc::new(span_sampler)),
         log_sampler: Arc::new(log_sampler),
     };
     let admin = config
@@ -393,7 +398,11 @@ async fn serve(
 }
 
 /// The traffic path, if a traffic source is configured.
-fn traffic_plan(config: &config::Config, base_dir: &Path) -> Option<TrafficPlan> {
+fn traffic_plan(
+    config: &config::Config,
+    base_dir: &Path,
+    span_sampler: Arc<SpanSampler>,
+) -> Option<TrafficPlan> {
     let mut sources = Vec::new();
     if let Some(replay) = &config.sources.replay {
         sources.push(TrafficSource::Replay(
@@ -434,7 +443,12 @@ fn traffic_plan(config: &config::Config, base_dir: &Path) -> Option<TrafficPlan>
         external_labels: metrics.external_labels.clone(),
         routes: routes.clone(),
     };
+    let otlp = config.sinks.otlp.as_ref().map(|otlp| {
+        let env = |name: &str| std::env::var(name).ok();
+        (otlp.resolve(&env), Arc::clone(&span_sampler))
+    });
     Some(TrafficPlan {
+        otlp,
         sources,
         metrics: Arc::new(Mutex::new(RedMetrics::new(&red))),
         routes,
@@ -468,6 +482,10 @@ fn apply_flags(loaded: &mut LoadedConfig, args: &RunArgs) -> Result<(), String> 
             path: cwd.join(path),
             paced: false,
         });
+    }
+    if let Some(url) = &args.otlp {
+        let otlp = config.sinks.otlp.get_or_insert_with(Default::default);
+        otlp.endpoint = Some(url.clone());
     }
     if let Some(url) = &args.remote_write {
         match &mut config.sinks.remote_write {

@@ -62,6 +62,11 @@ pub struct TrafficPlan {
     pub metrics: Arc<Mutex<RedMetrics>>,
     /// How spans name routes (the metrics' router has the same settings).
     pub routes: RouteConfig,
+    /// Span export, when configured: where, and which spans.
+    pub otlp: Option<(
+        crate::sinks::otlp::Resolved,
+        Arc<crate::sample::SpanSampler>,
+    )>,
 }
 
 pub enum TrafficSource {
@@ -74,6 +79,9 @@ pub enum TrafficSource {
 
 /// How many exchanges wait between a traffic source and the traffic stage.
 const TRAFFIC_QUEUE: usize = 8192;
+/// Batches of spans waiting for the OTLP exporter; past it, dropped and
+/// counted (`wardwatch_traffic_dropped_total{output="spans"}`).
+const SPAN_QUEUE: usize = 64;
 
 /// Where the stdout sink writes; tests pass a buffer.
 pub type StdoutWriter = Box<dyn io::Write + Send>;
@@ -252,11 +260,37 @@ fn start_traffic(
         }
     }
     drop(tx);
+    let spans = match plan.otlp {
+        Some((resolved, sampler)) => {
+            let exporter = crate::sinks::otlp::OtlpExporter::new(resolved)?;
+            let (queue, spans) = channel(SPAN_QUEUE);
+            let runtime = tokio::runtime::Handle::current();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("otlp".into())
+                    .spawn(move || {
+                        runtime.block_on(crate::sinks::otlp::run(
+                            exporter,
+                            spans,
+                            512,
+                            std::time::Duration::from_secs(1),
+                        ))
+                    })
+                    .context("cannot start the OTLP exporter")?,
+            );
+            Some(traffic::SpanOutput {
+                router: crate::derive::route::Router::new(&plan.routes),
+                sampler,
+                queue,
+            })
+        }
+        None => None,
+    };
     let rules = Arc::clone(rules);
     let outputs = traffic::TrafficOutputs {
         sinks,
         metrics: Some(plan.metrics),
-        spans: None,
+        spans,
     };
     let stage = std::thread::Builder::new()
         .name("traffic".into())

@@ -1,6 +1,8 @@
 //! Running the real `wardwatch` binary on temp dirs laid out like a node.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod otlp_receiver;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

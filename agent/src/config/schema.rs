@@ -359,6 +359,10 @@ pub struct SinksConfig {
     /// (they are still served on the admin `/metrics`).
     #[serde(default)]
     pub remote_write: Option<crate::sinks::remote_write::RemoteWriteConfig>,
+    /// Exports trace spans over OTLP (Jaeger, the OpenTelemetry Collector).
+    /// Absent: disabled.
+    #[serde(default)]
+    pub otlp: Option<crate::sinks::otlp::OtlpConfig>,
 }
 
 impl SinksConfig {

@@ -2,8 +2,12 @@
 //!
 //! An exchange captured on the server side becomes a `SERVER` span, one on
 //! the client side a `CLIENT` span. A request that carried a valid W3C
-//! `traceparent` joins that trace as a child of the caller's span; any other
-//! starts a trace of its own. The name is `METHOD /route/template` (the
+//! `traceparent` joins that trace: the server span as a child of the span
+//! the header names, the client span *as* that span (the header is what the
+//! caller sent for its own call), so both sides of one request link up.
+//! Any other request starts a trace of its own. Client calls made while
+//! serving a request are not nested under it unless the service propagates
+//! `traceparent` itself (thread-based nesting is not done). The name is `METHOD /route/template` (the
 //! route from `route.rs`, never the raw path), attributes follow the OTel
 //! HTTP conventions and are read from the redacted exchange only, and start
 //! and end are the captured times, not the time of export.
@@ -67,7 +71,15 @@ impl SpanBuilder {
         let trace_id = parent
             .and_then(|p| hex_array::<16>(p.trace_id))
             .unwrap_or_else(|| self.ids.trace_id());
-        let parent_span_id = parent.and_then(|p| hex_array::<8>(p.parent_span_id));
+        let header_span = parent.and_then(|p| hex_array::<8>(p.parent_span_id));
+        // The `traceparent` a request carries names the span of whoever sent
+        // it: on the server side that is the parent; on the client side it
+        // is the captured call itself, so the client span takes that id and
+        // the server span of the same request links to it.
+        let (span_id, parent_span_id) = match (exchange.role, header_span) {
+            (Role::Client, Some(own)) => (own, None),
+            (_, header) => (self.ids.span_id(), header),
+        };
         let is_error = match exchange.role {
             Role::Server => exchange.status >= 500,
             Role::Client => exchange.status >= 400,
@@ -76,7 +88,7 @@ impl SpanBuilder {
             + chrono::Duration::from_std(exchange.duration).unwrap_or(chrono::Duration::zero());
         Span {
             trace_id,
-            span_id: self.ids.span_id(),
+            span_id,
             parent_span_id,
             name: format!("{} {route}", exchange.method),
             route: route.to_owned(),
@@ -262,6 +274,18 @@ mod tests {
         assert_ne!(span.span_id, [0; 8]);
         assert_eq!(span.name, "GET /api/v1/patients/{id}");
         assert_eq!(span.end - span.start, chrono::Duration::milliseconds(250));
+    }
+
+    #[test]
+    fn both_sides_of_one_request_link_up() {
+        let builder = SpanBuilder::default();
+        let header = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        let client = builder.build(&exchange(Role::Client, 200, header), "/r");
+        let server = builder.build(&exchange(Role::Server, 200, header), "/r");
+        assert_eq!(client.trace_id, server.trace_id);
+        assert_eq!(server.parent_span_id, Some(client.span_id));
+        assert_eq!(hex(&client.span_id), "00f067aa0ba902b7");
+        assert_eq!(client.parent_span_id, None);
     }
 
     #[test]

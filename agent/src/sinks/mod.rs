@@ -3,6 +3,7 @@
 
 pub mod ecs;
 pub mod http_exchange;
+pub mod otlp;
 pub mod remote_write;
 pub mod stdout;
 

@@ -14,10 +14,11 @@ use tokio::sync::mpsc::{error::TrySendError, Receiver, Sender};
 use crate::config::RulesHandle;
 use crate::derive::red::RedMetrics;
 use crate::derive::route::Router;
-use crate::derive::span::{Span, SpanBuilder};
+use crate::derive::span::{AttributeValue, Span, SpanBuilder};
 use crate::event::HttpExchange;
 use crate::internal_events::TrafficDropped;
 use crate::redact::Redacted;
+use crate::sample::{SpanFacts, SpanSampler};
 use crate::sinks::SinkBatch;
 
 /// Most exchanges handled as one batch: one rule set, one sink message.
@@ -30,7 +31,14 @@ pub struct TrafficOutputs {
     /// The RED histograms, shared with `/metrics` and remote-write.
     pub metrics: Option<Arc<Mutex<RedMetrics>>>,
     /// Spans for sampling and export, with the router they are named by.
-    pub spans: Option<(Router, Sender<Vec<Span>>)>,
+    pub spans: Option<SpanOutput>,
+}
+
+/// Where spans go: named by `router`, thinned by `sampler`, sent on `queue`.
+pub struct SpanOutput {
+    pub router: Router,
+    pub sampler: Arc<SpanSampler>,
+    pub queue: Sender<Vec<Span>>,
 }
 
 /// Runs until `input` closes. Blocking: run it on a thread of its own.
@@ -56,7 +64,14 @@ pub fn run(mut input: Receiver<HttpExchange>, rules: &RulesHandle, mut outputs: 
                 metrics.observe(exchange);
             }
         }
-        if let Some((router, queue)) = &mut outputs.spans {
+        if let Some(SpanOutput {
+            router,
+            sampler,
+            queue,
+        }) = &mut outputs.spans
+        {
+            let now = std::time::Instant::now();
+            let mut tally = sampler.tally();
             let spans: Vec<Span> = redacted
                 .iter()
                 .map(|exchange| {
@@ -64,7 +79,13 @@ pub fn run(mut input: Receiver<HttpExchange>, rules: &RulesHandle, mut outputs: 
                     let route = router.route(service, &exchange.path);
                     builder.build(exchange, &route)
                 })
+                .filter(|span| {
+                    let decision = sampler.decide(&span_facts(span).facts(), now);
+                    tally.record(&decision);
+                    decision.keep
+                })
                 .collect();
+            tally.emit();
             let count = spans.len();
             if let Err(TrySendError::Full(_) | TrySendError::Closed(_)) = queue.try_send(spans) {
                 TrafficDropped {
@@ -83,6 +104,42 @@ pub fn run(mut input: Receiver<HttpExchange>, rules: &RulesHandle, mut outputs: 
                 }
                 .emit();
             }
+        }
+    }
+}
+
+/// What sampling rules see of a span: string attributes only (numbers are
+/// matched through their own conditions: errors, duration).
+struct OwnedFacts<'s> {
+    span: &'s Span,
+    attributes: Vec<(&'s str, &'s str)>,
+}
+
+fn span_facts(span: &Span) -> OwnedFacts<'_> {
+    OwnedFacts {
+        span,
+        attributes: span
+            .attributes
+            .iter()
+            .filter_map(|(key, value)| match value {
+                AttributeValue::Str(text) => Some((*key, text.as_str())),
+                AttributeValue::Int(_) => None,
+            })
+            .collect(),
+    }
+}
+
+impl OwnedFacts<'_> {
+    fn facts(&self) -> SpanFacts<'_> {
+        let span = self.span;
+        SpanFacts {
+            service: span.resource.service_name.as_deref().unwrap_or(""),
+            route: &span.route,
+            operation: &span.name,
+            trace_id: span.trace_id,
+            is_error: span.is_error,
+            duration: (span.end - span.start).to_std().unwrap_or_default(),
+            attributes: &self.attributes,
         }
     }
 }
@@ -136,7 +193,11 @@ mod tests {
         let outputs = TrafficOutputs {
             sinks: vec![("stdout", sink_tx)],
             metrics: Some(Arc::clone(&metrics)),
-            spans: Some((Router::new(&RouteConfig::default()), span_tx)),
+            spans: Some(SpanOutput {
+                router: Router::new(&RouteConfig::default()),
+                sampler: Arc::new(SpanSampler::keep_all()),
+                queue: span_tx,
+            }),
         };
         input_tx
             .blocking_send(exchange("/patients/123-45-6789", 200))
