@@ -310,11 +310,9 @@ fn captured_traffic_reaches_prometheus() {
     std::thread::sleep(Duration::from_millis(1200));
     let (status, _, stderr) = agent.terminate();
     assert!(status.success(), "{stderr}");
-    let server_side = format!(
-        r#"sum(http_server_request_duration_seconds_count{{service_name="unknown_service:python3",http_route=~"/api/v1/slots/.*"}})"#
-    );
+    let server_side = r#"sum(http_server_request_duration_seconds_count{service_name="unknown_service:python3",http_route=~"/api/v1/slots/.*"})"#;
     close(
-        prometheus.value(&server_side),
+        prometheus.value(server_side),
         4.0,
         "captured server-side requests",
     );
