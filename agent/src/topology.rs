@@ -268,14 +268,7 @@ fn start_traffic(
             threads.push(
                 std::thread::Builder::new()
                     .name("otlp".into())
-                    .spawn(move || {
-                        runtime.block_on(crate::sinks::otlp::run(
-                            exporter,
-                            spans,
-                            512,
-                            std::time::Duration::from_secs(1),
-                        ))
-                    })
+                    .spawn(move || runtime.block_on(crate::sinks::otlp::run(exporter, spans)))
                     .context("cannot start the OTLP exporter")?,
             );
             Some(traffic::SpanOutput {

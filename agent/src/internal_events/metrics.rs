@@ -79,8 +79,6 @@ pub struct Metrics {
     pub remote_write_samples: Counter,
     pub remote_write_bytes: Counter,
     pub remote_write_failed_samples: Family<ReasonLabel, Counter>,
-    pub otlp_spans_exported: Counter,
-    pub otlp_spans_dropped: Family<ReasonLabel, Counter>,
 }
 
 impl Metrics {
@@ -94,6 +92,7 @@ impl Metrics {
             }};
         }
         crate::sample::register_metrics(&mut registry);
+        crate::sinks::otlp::register_metrics(&mut registry);
         // prometheus-client appends `_total` to counters itself.
         Metrics {
             lines_read: register!(
@@ -284,16 +283,6 @@ impl Metrics {
             remote_write_failed_samples: register!(
                 "remote_write_failed_samples",
                 "Samples dropped, by reason (rejected: a 4xx; retries_exhausted).",
-                Family::default()
-            ),
-            otlp_spans_exported: register!(
-                "otlp_spans_exported",
-                "Spans the OTLP receiver accepted.",
-                Counter::default()
-            ),
-            otlp_spans_dropped: register!(
-                "otlp_spans_dropped",
-                "Spans dropped, by reason (rejected, retries_exhausted, partial_success, queue_full).",
                 Family::default()
             ),
             registry,

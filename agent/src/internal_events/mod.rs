@@ -13,7 +13,6 @@
 mod logs;
 mod metrics;
 mod net;
-mod otlp;
 mod redact;
 mod remote_write;
 mod rules;
@@ -23,7 +22,6 @@ mod traffic;
 pub use logs::*;
 pub use metrics::{encode_metrics, metrics, Metrics};
 pub use net::*;
-pub use otlp::*;
 pub use redact::*;
 pub use remote_write::*;
 pub use rules::*;
