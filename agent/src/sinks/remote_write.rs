@@ -12,19 +12,24 @@
 //! `stale_after_secs` is ended with a stale marker, so dashboards stop
 //! drawing it at once instead of five minutes later.
 //!
-//! Plain HTTP only: TLS and authentication go through a local proxy or
-//! sidecar for now.
+//! `https://` with a private CA or mutual TLS, basic auth or a bearer
+//! token (from files) and extra headers (a Mimir tenant) are settings, so
+//! no proxy is needed in front of a managed receiver.
 
+mod auth;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper::Request;
-use hyper_util::rt::TokioIo;
 use prost::Message;
 use serde::Deserialize;
 
+pub use self::auth::BasicAuth;
+use self::auth::Credentials;
+use super::tls::TlsConfig;
 use crate::derive::red::{RedMetrics, Sample};
 use crate::internal_events::{RemoteWriteFailed, RemoteWriteSent};
 
@@ -32,11 +37,37 @@ use crate::internal_events::{RemoteWriteFailed, RemoteWriteSent};
 pub const STALE_NAN: f64 = f64::from_bits(0x7ff0_0000_0000_0002);
 
 /// `sinks.remote_write`.
-#[derive(Clone, Debug, Deserialize)]
+///
+/// ```yaml
+/// sinks:
+///   remote_write:
+///     url: https://mimir.observability:443/api/v1/push
+///     basic_auth: {username: wardwatch, password_file: /etc/wardwatch/rw/password}
+///     headers: {X-Scope-OrgID: clinical}
+///     tls: {ca_file: /etc/wardwatch/rw/ca.pem}
+/// ```
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteWriteConfig {
-    /// The receiver's URL. Example: `http://prometheus:9090/api/v1/write`.
+    /// The receiver's URL, `http://` or `https://`. Example:
+    /// `http://prometheus:9090/api/v1/write`.
     pub url: String,
+    /// Basic auth, the password read from a file. Excludes
+    /// `bearer_token_file`.
+    #[serde(default)]
+    pub basic_auth: Option<BasicAuth>,
+    /// File holding a bearer token (a service-account token, say), read
+    /// for every request so rotated tokens are picked up.
+    #[serde(default)]
+    pub bearer_token_file: Option<PathBuf>,
+    /// Extra request headers, such as a tenant. Their values never appear
+    /// in the agent's logs. The protocol's own headers and
+    /// `Authorization` cannot be set here.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Client TLS for `https://`: a private CA, a client certificate.
+    #[serde(default)]
+    pub tls: TlsConfig,
     /// How often series are sent, in milliseconds. Default: `15000`, a
     /// usual scrape interval, so `rate(...[1m])` has four samples.
     #[serde(default = "default_flush_ms")]
@@ -52,6 +83,35 @@ pub struct RemoteWriteConfig {
     #[serde(default = "default_stale_secs")]
     pub stale_after_secs: u64,
 }
+
+impl std::fmt::Debug for RemoteWriteConfig {
+    // Header values may be secrets (an API key); show names only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteWriteConfig")
+            .field("url", &self.url)
+            .field("basic_auth", &self.basic_auth)
+            .field("bearer_token_file", &self.bearer_token_file)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("tls", &self.tls)
+            .field("flush_interval_ms", &self.flush_interval_ms)
+            .field("max_samples_per_send", &self.max_samples_per_send)
+            .field("max_retries", &self.max_retries)
+            .field("stale_after_secs", &self.stale_after_secs)
+            .finish()
+    }
+}
+
+/// Headers the protocol or the credentials set; a configured header may
+/// not replace them.
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "content-encoding",
+    "content-length",
+    "content-type",
+    "host",
+    "user-agent",
+    "x-prometheus-remote-write-version",
+];
 
 fn default_flush_ms() -> u64 {
     15_000
@@ -71,6 +131,10 @@ impl RemoteWriteConfig {
     pub fn for_url(url: String) -> Self {
         RemoteWriteConfig {
             url,
+            basic_auth: None,
+            bearer_token_file: None,
+            headers: BTreeMap::new(),
+            tls: TlsConfig::default(),
             flush_interval_ms: default_flush_ms(),
             max_samples_per_send: default_max_samples(),
             max_retries: default_retries(),
@@ -155,32 +219,57 @@ pub enum Outcome {
 /// Sends remote-write requests to one URL.
 pub struct RemoteWriter {
     config: RemoteWriteConfig,
-    authority: String,
-    path: String,
+    client: reqwest::Client,
+    url: reqwest::Url,
+    headers: reqwest::header::HeaderMap,
+    credentials: Credentials,
 }
 
 impl RemoteWriter {
+    /// Checks the settings and reads the TLS files and secrets once, so a
+    /// mistake stops the agent at start with the setting's name.
     pub fn new(config: RemoteWriteConfig) -> anyhow::Result<Self> {
-        let uri: hyper::Uri = config
-            .url
-            .parse()
+        let url = reqwest::Url::parse(&config.url)
             .map_err(|e| anyhow::anyhow!("sinks.remote_write.url {:?}: {e}", config.url))?;
         anyhow::ensure!(
-            uri.scheme_str() == Some("http"),
-            "sinks.remote_write.url {:?}: only http:// is supported (TLS through a local proxy)",
+            matches!(url.scheme(), "http" | "https") && url.host().is_some(),
+            "sinks.remote_write.url {:?}: needs http:// or https:// and a host",
             config.url
         );
-        let authority = uri
-            .authority()
-            .map(|a| a.to_string())
-            .ok_or_else(|| anyhow::anyhow!("sinks.remote_write.url {:?}: no host", config.url))?;
-        let path = uri
-            .path_and_query()
-            .map_or("/".to_owned(), |p| p.to_string());
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (name, value) in &config.headers {
+            let invalid =
+                || anyhow::anyhow!("sinks.remote_write.headers: {name:?} is not a valid header");
+            let name =
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid())?;
+            anyhow::ensure!(
+                !RESERVED_HEADERS.contains(&name.as_str()),
+                "sinks.remote_write.headers: {name} is set by the agent itself"
+            );
+            // The value is left out of the error: it may be a key.
+            let value = reqwest::header::HeaderValue::from_str(value).map_err(|_| invalid())?;
+            headers.insert(name, value);
+        }
+        let credentials = Credentials::new(
+            config.basic_auth.as_ref(),
+            config.bearer_token_file.as_ref(),
+        )?;
+        // Fail at start on an unreadable secret, not at the first flush.
+        drop(credentials.apply(reqwest::Client::new().post(url.clone()))?);
+        let tls = config.tls.read("sinks.remote_write.tls")?;
+        let client = tls
+            .reqwest(reqwest::Client::builder(), "sinks.remote_write.tls")?
+            .user_agent(concat!("wardwatch/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| anyhow::anyhow!("sinks.remote_write: {e}"))?;
         Ok(RemoteWriter {
             config,
-            authority,
-            path,
+            client,
+            url,
+            headers,
+            credentials,
         })
     }
 
@@ -192,15 +281,15 @@ impl RemoteWriter {
         while !rest.is_empty() {
             let tail = rest.split_off(rest.len().min(per_request));
             let samples = rest.len();
-            let body = encode(rest);
-            let outcome = self.send(body.clone(), samples).await;
+            let body = Bytes::from(encode(rest));
+            let outcome = self.send(body, samples).await;
             outcomes.push(outcome);
             rest = tail;
         }
         outcomes
     }
 
-    async fn send(&self, body: Vec<u8>, samples: usize) -> Outcome {
+    async fn send(&self, body: Bytes, samples: usize) -> Outcome {
         let mut delay = Duration::from_millis(30);
         for attempt in 0..=self.config.max_retries {
             let wait = match self.post(&body).await {
@@ -244,37 +333,31 @@ impl RemoteWriter {
     }
 
     /// One POST; the status and the `Retry-After` it asked for.
-    async fn post(&self, body: &[u8]) -> anyhow::Result<(u16, Option<Duration>)> {
-        let stream = tokio::time::timeout(
-            Duration::from_secs(10),
-            tokio::net::TcpStream::connect(&self.authority),
-        )
-        .await??;
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-        tokio::spawn(connection);
-        let request = Request::post(&self.path)
-            .header("host", &self.authority)
-            .header("content-encoding", "snappy")
-            .header("content-type", "application/x-protobuf")
+    async fn post(&self, body: &Bytes) -> anyhow::Result<(u16, Option<Duration>)> {
+        use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+        let request = self
+            .client
+            .post(self.url.clone())
+            .headers(self.headers.clone())
+            .header(CONTENT_ENCODING, "snappy")
+            .header(CONTENT_TYPE, "application/x-protobuf")
             .header("x-prometheus-remote-write-version", "0.1.0")
-            .header(
-                "user-agent",
-                concat!("wardwatch/", env!("CARGO_PKG_VERSION")),
-            )
-            .body(Full::new(Bytes::copy_from_slice(body)))?;
-        let response =
-            tokio::time::timeout(Duration::from_secs(30), sender.send_request(request)).await??;
+            .body(body.clone());
+        let request = self.credentials.apply(request).inspect_err(|e| {
+            // Names the file and the error kind, never the secret.
+            tracing::warn!(error = %e, "remote-write credentials unreadable; retrying");
+        })?;
+        let response = request.send().await?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
-            .get("retry-after")
+            .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(|secs| Duration::from_secs(secs.min(300)));
-        // Read the body so the connection ends cleanly; it is never logged
-        // (a receiver may echo label values).
-        let _ = response.into_body().collect().await;
+        // Read the body so the connection can be reused; it is never
+        // logged (a receiver may echo label values).
+        let _ = response.bytes().await;
         Ok((status, retry_after))
     }
 }

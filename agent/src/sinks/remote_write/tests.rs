@@ -2,10 +2,12 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Instant;
 
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::Response;
+use hyper_util::rt::TokioIo;
 
 use super::*;
 
@@ -58,7 +60,10 @@ fn series_are_encoded_as_the_spec_asks() {
 /// what it was sent, with the time.
 async fn receiver(
     script: Vec<(u16, Option<&'static str>)>,
-) -> (String, Arc<Mutex<Vec<(Instant, WriteRequest)>>>) {
+) -> (
+    String,
+    Arc<Mutex<Vec<(Instant, WriteRequest, hyper::HeaderMap)>>>,
+) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/api/v1/write", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));
@@ -81,7 +86,9 @@ async fn receiver(
                             .unwrap()
                             .starts_with("wardwatch/"));
                         let body = request.into_body().collect().await.unwrap().to_bytes();
-                        log.lock().unwrap().push((Instant::now(), decode(&body)));
+                        log.lock()
+                            .unwrap()
+                            .push((Instant::now(), decode(&body), headers));
                         let (status, retry_after) =
                             script.lock().unwrap().pop_front().unwrap_or((200, None));
                         let mut response = Response::builder().status(status);
@@ -153,15 +160,67 @@ async fn large_writes_are_split() {
         .lock()
         .unwrap()
         .iter()
-        .map(|(_, r)| r.timeseries.len())
+        .map(|(_, r, _)| r.timeseries.len())
         .collect();
     assert_eq!(sizes, [10, 10, 5]);
 }
 
 #[test]
-fn only_plain_http_urls() {
-    assert!(
-        RemoteWriter::new(RemoteWriteConfig::for_url("https://x/api/v1/write".into())).is_err()
-    );
+fn urls_are_http_or_https() {
+    assert!(RemoteWriter::new(RemoteWriteConfig::for_url("https://x/api/v1/write".into())).is_ok());
+    assert!(RemoteWriter::new(RemoteWriteConfig::for_url("ftp://x/api/v1/write".into())).is_err());
     assert!(RemoteWriter::new(RemoteWriteConfig::for_url("not a url".into())).is_err());
+}
+
+#[test]
+fn protocol_headers_cannot_be_replaced() {
+    for name in [
+        "Content-Encoding",
+        "authorization",
+        "X-Prometheus-Remote-Write-Version",
+    ] {
+        let config = RemoteWriteConfig {
+            headers: [(name.to_owned(), "x".to_owned())].into(),
+            ..RemoteWriteConfig::for_url("http://127.0.0.1:1/api/v1/write".into())
+        };
+        let error = RemoteWriter::new(config).err().unwrap().to_string();
+        assert!(error.contains("set by the agent"), "{name}: {error}");
+    }
+    let config = RemoteWriteConfig {
+        headers: [("X-Scope-OrgID".to_owned(), "bad\nvalue secret".to_owned())].into(),
+        ..RemoteWriteConfig::for_url("http://127.0.0.1:1/api/v1/write".into())
+    };
+    let error = RemoteWriter::new(config).err().unwrap().to_string();
+    assert!(!error.contains("secret"), "{error}");
+}
+
+#[tokio::test]
+async fn token_and_tenant_are_sent() {
+    let (url, seen) = receiver(vec![]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "t0ken\n").unwrap();
+    let config = RemoteWriteConfig {
+        bearer_token_file: Some(token),
+        headers: [("X-Scope-OrgID".to_owned(), "clinical".to_owned())].into(),
+        ..RemoteWriteConfig::for_url(url)
+    };
+    assert_eq!(
+        RemoteWriter::new(config).unwrap().write(one()).await,
+        [Outcome::Sent]
+    );
+    let seen = seen.lock().unwrap();
+    let headers = &seen[0].2;
+    assert_eq!(headers["authorization"], "Bearer t0ken");
+    assert_eq!(headers["x-scope-orgid"], "clinical");
+}
+
+#[test]
+fn an_unreadable_secret_stops_the_start() {
+    let config = RemoteWriteConfig {
+        bearer_token_file: Some("/nonexistent/token".into()),
+        ..RemoteWriteConfig::for_url("http://127.0.0.1:1/api/v1/write".into())
+    };
+    let error = RemoteWriter::new(config).err().unwrap().to_string();
+    assert!(error.contains("/nonexistent/token"), "{error}");
 }
