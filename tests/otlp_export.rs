@@ -9,6 +9,8 @@
 //! requested wait honoured), others are not; a full queue drops and counts
 //! without stopping the exporter from draining its input.
 
+mod support;
+
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -31,6 +33,7 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode;
 use prost::Message;
+use support::pki::Pki;
 use tokio::sync::{mpsc, Semaphore};
 use wardwatch::derive::span::{AttributeValue, Span};
 use wardwatch::event::{Resource, Role};
@@ -183,18 +186,38 @@ fn rpc_status_with_retry_info(code: tonic::Code, delay: Duration) -> Vec<u8> {
 }
 
 async fn grpc_receiver(script: Vec<Answer>) -> (String, Receiver) {
+    grpc_receiver_over(script, None).await
+}
+
+/// With `pki`, the receiver serves TLS with its server certificate and
+/// requires a client certificate signed by its CA.
+async fn grpc_receiver_over(script: Vec<Answer>, pki: Option<&Pki>) -> (String, Receiver) {
+    use tonic::transport::{Certificate, Identity, ServerTlsConfig};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let receiver = Receiver::new(script);
     let service = TraceServiceServer::new(receiver.clone());
+    let mut server = tonic::transport::Server::builder();
+    let mut scheme = "http";
+    if let Some(pki) = pki {
+        let read = |path: &std::path::Path| std::fs::read(path).unwrap();
+        let tls = ServerTlsConfig::new()
+            .identity(Identity::from_pem(
+                read(&pki.server_cert),
+                read(&pki.server_key),
+            ))
+            .client_ca_root(Certificate::from_pem(read(&pki.ca)));
+        server = server.tls_config(tls).unwrap();
+        scheme = "https";
+    }
     tokio::spawn(async move {
-        tonic::transport::Server::builder()
+        server
             .add_service(service)
             .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
             .await
             .unwrap();
     });
-    (format!("http://{address}"), receiver)
+    (format!("{scheme}://{address}"), receiver)
 }
 
 async fn http_receiver(script: Vec<Answer>) -> (String, Receiver) {
@@ -572,6 +595,71 @@ async fn unavailable_once_then_ok_is_delivered_once() {
         (counts.requests(), counts.retries(), counts.spans_exported()),
         (2, 1, 3)
     );
+}
+
+#[tokio::test]
+async fn a_private_ca_and_a_client_certificate_carry_grpc_over_mutual_tls() {
+    let pki = Pki::new();
+    let (endpoint, receiver) = grpc_receiver_over(vec![], Some(&pki)).await;
+    let mut settings = config(endpoint.clone(), Protocol::Grpc);
+    settings.tls.ca_file = Some(pki.ca.clone());
+    settings.tls.cert_file = Some(pki.client_cert.clone());
+    settings.tls.key_file = Some(pki.client_key.clone());
+    let mutual = exporter(settings);
+    let counts = mutual.counts();
+    run_to_end(mutual, chain()).await;
+    assert_eq!(receiver.accepted().len(), 1);
+    assert_eq!(counts.spans_exported(), 3);
+
+    // The files can come from the variables the OTel SDKs read.
+    let env = |name: &str| {
+        let path = match name {
+            "OTEL_EXPORTER_OTLP_CERTIFICATE" => &pki.ca,
+            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE" => &pki.client_cert,
+            "OTEL_EXPORTER_OTLP_CLIENT_KEY" => &pki.client_key,
+            _ => return None,
+        };
+        Some(path.display().to_string())
+    };
+    let from_env =
+        OtlpExporter::new(config(endpoint.clone(), Protocol::Grpc).resolve(&env)).unwrap();
+    let counts = from_env.counts();
+    run_to_end(from_env, chain()).await;
+    assert_eq!(counts.spans_exported(), 3);
+
+    // The public roots do not know the private CA: nothing is delivered,
+    // and the loss is counted.
+    let mut settings = config(endpoint, Protocol::Grpc);
+    settings.max_elapsed_ms = 300;
+    settings.tls.cert_file = Some(pki.client_cert.clone());
+    settings.tls.key_file = Some(pki.client_key.clone());
+    let public_roots = exporter(settings);
+    let counts = public_roots.counts();
+    run_to_end(public_roots, chain()).await;
+    assert_eq!(counts.spans_exported(), 0);
+    assert_eq!(counts.spans_dropped_total(), 3);
+    assert_eq!(receiver.accepted().len(), 2);
+}
+
+#[tokio::test]
+async fn tls_files_that_cannot_be_used_stop_the_exporter_at_start() {
+    let pki = Pki::new();
+    let mut settings = config("https://127.0.0.1:4317".into(), Protocol::Grpc);
+    settings.tls.ca_file = Some(pki.ca.with_extension("missing"));
+    let error = OtlpExporter::new(settings.resolve(&|_| None))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("sinks.otlp.tls.ca_file"), "{error}");
+
+    let mut settings = config("https://127.0.0.1:4318".into(), Protocol::Grpc);
+    settings.protocol = Some(Protocol::HttpProtobuf);
+    settings.tls.cert_file = Some(pki.client_cert.clone());
+    let error = OtlpExporter::new(settings.resolve(&|_| None))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("go together"), "{error}");
 }
 
 #[tokio::test]

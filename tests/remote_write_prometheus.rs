@@ -13,13 +13,22 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::pki::Pki;
 use support::{dir_config, free_port, Agent};
 
 /// A Prometheus child process, killed on drop.
 struct Prometheus {
     child: Child,
     port: u16,
+    /// Set when Prometheus serves HTTPS with mutual TLS and basic auth.
+    secured: Option<Secured>,
     _dir: tempfile::TempDir,
+}
+
+/// What it takes to talk to a secured Prometheus, as the agent must.
+struct Secured {
+    client: reqwest::Client,
+    runtime: tokio::runtime::Runtime,
 }
 
 impl Drop for Prometheus {
@@ -31,6 +40,16 @@ impl Drop for Prometheus {
 
 impl Prometheus {
     fn start() -> Option<Prometheus> {
+        Prometheus::start_with(None)
+    }
+
+    /// Prometheus behind TLS that requires a client certificate signed by
+    /// `pki`'s CA and the basic-auth user `wardwatch` / [`PASSWORD`].
+    fn start_secured(pki: &Pki) -> Option<Prometheus> {
+        Prometheus::start_with(Some(pki))
+    }
+
+    fn start_with(pki: Option<&Pki>) -> Option<Prometheus> {
         if Command::new("prometheus")
             .arg("--version")
             .output()
@@ -46,7 +65,23 @@ impl Prometheus {
         let config = dir.path().join("prometheus.yml");
         std::fs::write(&config, "global:\n  scrape_interval: 15s\n").unwrap();
         let port = free_port();
-        let child = Command::new("prometheus")
+        let mut command = Command::new("prometheus");
+        let secured = pki.map(|pki| {
+            let web = dir.path().join("web.yml");
+            std::fs::write(
+                &web,
+                format!(
+                    "tls_server_config:\n  cert_file: {}\n  key_file: {}\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {}\nbasic_auth_users:\n  wardwatch: '{PASSWORD_BCRYPT}'\n",
+                    pki.server_cert.display(),
+                    pki.server_key.display(),
+                    pki.ca.display()
+                ),
+            )
+            .unwrap();
+            command.arg(format!("--web.config.file={}", web.display()));
+            secured(pki)
+        });
+        let child = command
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
@@ -61,10 +96,11 @@ impl Prometheus {
         let prometheus = Prometheus {
             child,
             port,
+            secured,
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while get(port, "/-/ready").map(|(s, _)| s) != Some(200) {
+        while prometheus.get("/-/ready").map(|(s, _)| s) != Some(200) {
             assert!(Instant::now() < deadline, "prometheus never became ready");
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -74,13 +110,66 @@ impl Prometheus {
     /// An instant query's single value (`None` if the result is empty).
     fn value(&self, query: &str) -> Option<f64> {
         let path = format!("/api/v1/query?query={}", encode(query));
-        let (status, body) = get(self.port, &path).expect("query prometheus");
+        let (status, body) = self.get(&path).expect("query prometheus");
         assert_eq!(status, 200, "{query}: {body}");
         let doc: Value = serde_json::from_str(&body).unwrap();
         let result = doc["data"]["result"].as_array()?;
         let first = result.first()?;
         first["value"][1].as_str()?.parse().ok()
     }
+
+    /// Its HTTP API, over HTTPS with the client certificate and password
+    /// when it is secured.
+    fn get(&self, path: &str) -> Option<(u16, String)> {
+        let Some(secured) = &self.secured else {
+            return get(self.port, path);
+        };
+        let url = format!("https://127.0.0.1:{}{path}", self.port);
+        secured.runtime.block_on(async {
+            let response = secured
+                .client
+                .get(url)
+                .basic_auth("wardwatch", Some(PASSWORD))
+                .send()
+                .await
+                .ok()?;
+            let status = response.status().as_u16();
+            Some((status, response.text().await.ok()?))
+        })
+    }
+
+    fn write_url(&self) -> String {
+        let scheme = if self.secured.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}/api/v1/write", self.port)
+    }
+}
+
+/// The password Prometheus's web config knows by [`PASSWORD_BCRYPT`].
+const PASSWORD: &str = "open sesame";
+/// bcrypt (cost 4, the test's only concern being speed) of [`PASSWORD`].
+const PASSWORD_BCRYPT: &str = "$2b$04$743p1Qlr1ngUXT6sTk/C6OjObe1sxmQ7ydkkUhqFSMEbngkAQG2z6";
+
+/// A client that trusts only `pki`'s CA and presents its client
+/// certificate.
+fn secured(pki: &Pki) -> Secured {
+    let read = |path: &Path| std::fs::read(path).unwrap();
+    let mut identity = read(&pki.client_cert);
+    identity.extend(read(&pki.client_key));
+    let client = reqwest::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&read(&pki.ca)).unwrap())
+        .identity(reqwest::Identity::from_pem(&identity).unwrap())
+        .build()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    Secured { client, runtime }
 }
 
 fn encode(query: &str) -> String {
@@ -129,8 +218,9 @@ fn replay_file(dir: &Path) -> std::path::PathBuf {
 }
 
 /// Runs the agent on the replay file with `naming` until it has pushed
-/// everything, then stops it (which pushes once more).
-fn run_agent(prometheus: &Prometheus, naming: &str) {
+/// everything, then stops it (which pushes once more). `settings` are
+/// further `remote_write` settings; returns the agent's own log.
+fn run_agent(prometheus: &Prometheus, naming: &str, settings: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let replay = replay_file(dir.path());
     let config = dir_config(
@@ -141,13 +231,16 @@ fn run_agent(prometheus: &Prometheus, naming: &str) {
         .unwrap()
         .replace(
             "sources:\n",
-            &format!("sources:\n  replay:\n    path: '{}'\n    paced: true\n", replay.display()),
+            &format!(
+                "sources:\n  replay:\n    path: '{}'\n    paced: true\n",
+                replay.display()
+            ),
         )
         .replace(
             "sinks:\n",
             &format!(
-                "sinks:\n  remote_write:\n    url: http://127.0.0.1:{}/api/v1/write\n    flush_interval_ms: 500\n",
-                prometheus.port
+                "sinks:\n  remote_write:\n    url: {}\n    flush_interval_ms: 500\n{settings}",
+                prometheus.write_url()
             ),
         );
     std::fs::write(&config, text).unwrap();
@@ -163,6 +256,12 @@ fn run_agent(prometheus: &Prometheus, naming: &str) {
     std::thread::sleep(Duration::from_millis(1200));
     let (status, _, stderr) = agent.terminate();
     assert!(status.success(), "{stderr}");
+    stderr
+}
+
+/// Runs the agent and requires every push to have landed.
+fn push_all(prometheus: &Prometheus, naming: &str, settings: &str) {
+    let stderr = run_agent(prometheus, naming, settings);
     assert!(!stderr.contains("remote-write request dropped"), "{stderr}");
 }
 
@@ -179,7 +278,7 @@ fn red_metrics_reach_prometheus_under_both_namings() {
     let Some(prometheus) = Prometheus::start() else {
         return;
     };
-    run_agent(&prometheus, "otel");
+    push_all(&prometheus, "otel", "");
     let count = "http_server_request_duration_seconds_count";
     let selector = r#"{service_name="appointment-service",service_namespace="clinical",cluster="test-cluster",http_route="/api/v1/appointments/{id}"}"#;
     close(
@@ -204,7 +303,7 @@ fn red_metrics_reach_prometheus_under_both_namings() {
         "p99",
     );
 
-    run_agent(&prometheus, "spring");
+    push_all(&prometheus, "spring", "");
     let spring = r#"http_server_requests_seconds_count{application="appointment-service"}"#;
     close(
         prometheus.value(&format!("sum({spring})")),
@@ -227,6 +326,55 @@ fn red_metrics_reach_prometheus_under_both_namings() {
         2.0,
         "spring outcome labels",
     );
+}
+
+#[test]
+fn red_metrics_reach_prometheus_over_mutual_tls_with_basic_auth() {
+    let pki = Pki::new();
+    let Some(prometheus) = Prometheus::start_secured(&pki) else {
+        return;
+    };
+    let secrets = tempfile::tempdir().unwrap();
+    let password = secrets.path().join("password");
+    // A trailing newline, as `echo` or a Kubernetes secret leaves it.
+    std::fs::write(&password, format!("{PASSWORD}\n")).unwrap();
+    let auth = format!(
+        "    basic_auth:\n      username: wardwatch\n      password_file: '{}'\n",
+        password.display()
+    );
+    push_all(&prometheus, "otel", &(auth.clone() + &pki.agent_tls()));
+    close(
+        prometheus.value("sum(http_server_request_duration_seconds_count)"),
+        10.0,
+        "requests over mutual TLS",
+    );
+
+    // A wrong password is refused with 401: dropped and counted at once,
+    // never retried, and the password appears nowhere in the agent's log.
+    std::fs::write(&password, "not the password\n").unwrap();
+    let stderr = run_agent(&prometheus, "spring", &(auth + &pki.agent_tls()));
+    assert!(stderr.contains("remote-write request dropped"), "{stderr}");
+    assert!(stderr.contains("401"), "{stderr}");
+    assert!(!stderr.contains("retries_exhausted"), "{stderr}");
+    assert!(!stderr.contains("not the password"), "{stderr}");
+    assert_eq!(
+        prometheus.value("sum(http_server_requests_seconds_count)"),
+        None,
+        "nothing was written with the wrong password"
+    );
+
+    // Without the client certificate the handshake fails, and the agent
+    // says why.
+    let ca_only = format!(
+        "    max_retries: 1\n    tls:\n      ca_file: '{}'\n",
+        pki.ca.display()
+    );
+    let stderr = run_agent(&prometheus, "spring", &ca_only);
+    assert!(
+        stderr.contains("remote-write receiver unreachable"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("retries_exhausted"), "{stderr}");
 }
 
 const PY_SERVER: &str = r#"

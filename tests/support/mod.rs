@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 pub mod otlp_receiver;
+pub mod pki;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};

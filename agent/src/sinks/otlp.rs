@@ -47,4 +47,7 @@ pub enum OtlpError {
     /// The HTTP client could not be built (its TLS roots, most likely).
     #[error("OTLP/HTTP client: {0}")]
     Client(String),
+    /// A TLS file that cannot be read or used; the message names it.
+    #[error("{0:#}")]
+    Tls(anyhow::Error),
 }

@@ -231,6 +231,11 @@ impl RemoteWriter {
     pub fn new(config: RemoteWriteConfig) -> anyhow::Result<Self> {
         let url = reqwest::Url::parse(&config.url)
             .map_err(|e| anyhow::anyhow!("sinks.remote_write.url {:?}: {e}", config.url))?;
+        // Credentials in the URL would end up in error messages and logs.
+        anyhow::ensure!(
+            url.username().is_empty() && url.password().is_none(),
+            "sinks.remote_write.url: put credentials in basic_auth, not in the URL"
+        );
         anyhow::ensure!(
             matches!(url.scheme(), "http" | "https") && url.host().is_some(),
             "sinks.remote_write.url {:?}: needs http:// or https:// and a host",
@@ -291,6 +296,7 @@ impl RemoteWriter {
 
     async fn send(&self, body: Bytes, samples: usize) -> Outcome {
         let mut delay = Duration::from_millis(30);
+        let mut unreachable = None;
         for attempt in 0..=self.config.max_retries {
             let wait = match self.post(&body).await {
                 Ok((status, _)) if (200..300).contains(&status) => {
@@ -315,13 +321,25 @@ impl RemoteWriter {
                     .emit();
                     return Outcome::Rejected(status);
                 }
-                Err(_) => jitter(delay),
+                Err(e) => {
+                    unreachable = Some(e);
+                    jitter(delay)
+                }
             };
             if attempt == self.config.max_retries {
                 break;
             }
             tokio::time::sleep(wait).await;
             delay = (delay * 2).min(Duration::from_secs(5));
+        }
+        if let Some(e) = unreachable {
+            // Connection refused, DNS, or a TLS handshake that failed (an
+            // unknown CA, a missing client certificate): the operator needs
+            // the cause. It carries the URL and the error, no samples.
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "remote-write receiver unreachable"
+            );
         }
         RemoteWriteFailed {
             reason: "retries_exhausted",

@@ -18,7 +18,7 @@ use serde::Deserialize;
 ///   cert_file: /etc/wardwatch/tls/client.pem
 ///   key_file: /etc/wardwatch/tls/client-key.pem
 /// ```
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM file of the CA certificates that sign the receiver. When set,

@@ -18,11 +18,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::OtlpError;
+use crate::sinks::tls::TlsConfig;
 
 /// The OTLP transport.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -69,8 +71,8 @@ impl Protocol {
 pub struct OtlpConfig {
     /// Where spans go. For `grpc` the receiver's address; for
     /// `http/protobuf` a base URL to which `/v1/traces` is appended (as for
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT`). `http://` or `https://` (system-wide
-    /// web PKI roots; no private CA yet). Default:
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`). `http://` or `https://` (see `tls`).
+    /// Default:
     /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as the full URL, as the
     /// specification says), else `OTEL_EXPORTER_OTLP_ENDPOINT`, else
     /// `http://127.0.0.1:4317` (grpc) or `http://127.0.0.1:4318` (http).
@@ -119,6 +121,12 @@ pub struct OtlpConfig {
     /// derives (`service.name`, `k8s.pod.name`, …). Default: none.
     /// Example: `{k8s.cluster.name: eu-west-1-prod, cloud.region: eu-west-1}`.
     pub resource_attributes: BTreeMap<String, String>,
+    /// For `https://` endpoints: a private CA (`ca_file`; otherwise the
+    /// public web PKI roots) and a client certificate for mutual TLS
+    /// (`cert_file`, `key_file`). Each file defaults to
+    /// `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE` / `…_CLIENT_CERTIFICATE` /
+    /// `…_CLIENT_KEY`, else the same without `TRACES_`.
+    pub tls: TlsConfig,
 }
 
 impl Default for OtlpConfig {
@@ -135,6 +143,7 @@ impl Default for OtlpConfig {
             max_backoff_ms: 30_000,
             max_elapsed_ms: 60_000,
             resource_attributes: BTreeMap::new(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -154,6 +163,7 @@ impl fmt::Debug for OtlpConfig {
             .field("max_backoff_ms", &self.max_backoff_ms)
             .field("max_elapsed_ms", &self.max_elapsed_ms)
             .field("resource_attributes", &self.resource_attributes)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -197,6 +207,8 @@ pub struct Resolved {
     pub backoff: BackoffSettings,
     /// Added to every `ResourceSpans` after the derived attributes.
     pub resource_attributes: Vec<(String, String)>,
+    /// The file's TLS settings, each file falling back to the environment.
+    pub tls: TlsConfig,
 }
 
 impl fmt::Debug for Resolved {
@@ -211,6 +223,7 @@ impl fmt::Debug for Resolved {
             .field("max_queue_spans", &self.max_queue_spans)
             .field("backoff", &self.backoff)
             .field("resource_attributes", &self.resource_attributes)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -274,6 +287,17 @@ impl OtlpConfig {
             None => DEFAULT_TIMEOUT_MS,
         });
 
+        let file = |set: &Option<PathBuf>, suffix: &str| {
+            set.clone()
+                .or_else(|| var(suffix).map(|(_, value)| PathBuf::from(value.trim())))
+        };
+        let tls = TlsConfig {
+            ca_file: file(&self.tls.ca_file, "CERTIFICATE"),
+            cert_file: file(&self.tls.cert_file, "CLIENT_CERTIFICATE"),
+            key_file: file(&self.tls.key_file, "CLIENT_KEY"),
+            insecure_skip_verify: self.tls.insecure_skip_verify,
+        };
+
         Resolved {
             protocol,
             url,
@@ -292,6 +316,7 @@ impl OtlpConfig {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            tls,
         }
     }
 }

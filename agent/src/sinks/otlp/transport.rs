@@ -16,7 +16,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use prost::Message;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
-use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::sinks::tls::TlsFiles;
 
 use super::config::{Protocol, Resolved};
 use super::retry::{ExportStatus, Failure};
@@ -101,9 +103,19 @@ fn http_headers(headers: &[(String, String)]) -> Result<HeaderMap, OtlpError> {
     Ok(map)
 }
 
+/// Where TLS errors point the operator.
+const TLS_SETTING: &str = "sinks.otlp.tls";
+
+/// The TLS files read at start, so a wrong path stops the agent with its
+/// name rather than failing every handshake.
+fn tls_files(resolved: &Resolved) -> Result<TlsFiles, OtlpError> {
+    resolved.tls.read(TLS_SETTING).map_err(OtlpError::Tls)
+}
+
 impl Transport {
     pub fn new(resolved: &Resolved) -> Result<Transport, OtlpError> {
         let url = checked_url(&resolved.url)?;
+        let tls = tls_files(resolved)?;
         match resolved.protocol {
             Protocol::Grpc => {
                 let invalid = |problem: String| OtlpError::InvalidEndpoint {
@@ -115,8 +127,9 @@ impl Transport {
                     .timeout(resolved.timeout)
                     .connect_timeout(resolved.timeout);
                 if url.scheme() == "https" {
+                    let config = tls.tonic(TLS_SETTING).map_err(OtlpError::Tls)?;
                     endpoint = endpoint
-                        .tls_config(ClientTlsConfig::new().with_webpki_roots())
+                        .tls_config(config)
                         .map_err(|e| invalid(e.to_string()))?;
                 }
                 Ok(Transport::Grpc(Box::new(GrpcTransport {
@@ -127,7 +140,9 @@ impl Transport {
             }
             Protocol::HttpProtobuf => {
                 let headers = http_headers(&resolved.headers)?;
-                let client = reqwest::Client::builder()
+                let client = tls
+                    .reqwest(reqwest::Client::builder(), TLS_SETTING)
+                    .map_err(OtlpError::Tls)?
                     .timeout(resolved.timeout)
                     .connect_timeout(resolved.timeout)
                     .build()

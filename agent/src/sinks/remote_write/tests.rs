@@ -170,6 +170,16 @@ fn urls_are_http_or_https() {
     assert!(RemoteWriter::new(RemoteWriteConfig::for_url("https://x/api/v1/write".into())).is_ok());
     assert!(RemoteWriter::new(RemoteWriteConfig::for_url("ftp://x/api/v1/write".into())).is_err());
     assert!(RemoteWriter::new(RemoteWriteConfig::for_url("not a url".into())).is_err());
+    let error = RemoteWriter::new(RemoteWriteConfig::for_url(
+        "https://wardwatch:hunter2@x/api/v1/write".into(),
+    ))
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        error.contains("basic_auth") && !error.contains("hunter2"),
+        "{error}"
+    );
 }
 
 #[test]
