@@ -663,6 +663,25 @@ async fn tls_files_that_cannot_be_used_stop_the_exporter_at_start() {
 }
 
 #[tokio::test]
+async fn an_unreachable_receiver_cannot_hold_shutdown_past_its_timeout() {
+    // Unavailable for ever, with an hour of retries allowed per batch: only
+    // the shutdown timeout can end the drain.
+    let (endpoint, receiver) =
+        grpc_receiver(vec![Answer::Grpc(tonic::Code::Unavailable); 1_000_000]).await;
+    let mut settings = config(endpoint, Protocol::Grpc);
+    settings.max_elapsed_ms = 3_600_000;
+    settings.shutdown_timeout_ms = 300;
+    settings.max_batch_spans = 2;
+    let exporter = exporter(settings);
+    let counts = exporter.counts();
+    run_to_end(exporter, chain()).await;
+    assert!(receiver.attempts() > 1, "retried until the drain ran out");
+    assert_eq!(counts.spans_exported(), 0);
+    assert_eq!(counts.spans_dropped(DropReason::Shutdown), 3);
+    assert_eq!(counts.spans_dropped_total(), 3);
+}
+
+#[tokio::test]
 async fn invalid_argument_is_not_retried_and_is_counted_as_dropped() {
     let (endpoint, receiver) =
         grpc_receiver(vec![Answer::Grpc(tonic::Code::InvalidArgument)]).await;

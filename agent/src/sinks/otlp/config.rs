@@ -116,6 +116,12 @@ pub struct OtlpConfig {
     /// this. Default: `60000`: spans are a sample already, and newer
     /// spans queue behind a batch being retried.
     pub max_elapsed_ms: u64,
+    /// Longest the exporter goes on delivering once the agent is asked to
+    /// stop, in milliseconds; spans still queued or in flight then are
+    /// dropped and counted (`reason="shutdown"`). Default: `10000`, well
+    /// inside Kubernetes' 30 s termination grace period, so the other
+    /// sinks still get their turn.
+    pub shutdown_timeout_ms: u64,
     /// Resource attributes added to every service's spans, such as the
     /// cluster and region. They never replace the attributes the agent
     /// derives (`service.name`, `k8s.pod.name`, …). Default: none.
@@ -142,6 +148,7 @@ impl Default for OtlpConfig {
             min_backoff_ms: 1000,
             max_backoff_ms: 30_000,
             max_elapsed_ms: 60_000,
+            shutdown_timeout_ms: 10_000,
             resource_attributes: BTreeMap::new(),
             tls: TlsConfig::default(),
         }
@@ -162,6 +169,7 @@ impl fmt::Debug for OtlpConfig {
             .field("min_backoff_ms", &self.min_backoff_ms)
             .field("max_backoff_ms", &self.max_backoff_ms)
             .field("max_elapsed_ms", &self.max_elapsed_ms)
+            .field("shutdown_timeout_ms", &self.shutdown_timeout_ms)
             .field("resource_attributes", &self.resource_attributes)
             .field("tls", &self.tls)
             .finish()
@@ -205,6 +213,7 @@ pub struct Resolved {
     pub flush_interval: Duration,
     pub max_queue_spans: usize,
     pub backoff: BackoffSettings,
+    pub shutdown_timeout: Duration,
     /// Added to every `ResourceSpans` after the derived attributes.
     pub resource_attributes: Vec<(String, String)>,
     /// The file's TLS settings, each file falling back to the environment.
@@ -222,6 +231,7 @@ impl fmt::Debug for Resolved {
             .field("flush_interval", &self.flush_interval)
             .field("max_queue_spans", &self.max_queue_spans)
             .field("backoff", &self.backoff)
+            .field("shutdown_timeout", &self.shutdown_timeout)
             .field("resource_attributes", &self.resource_attributes)
             .field("tls", &self.tls)
             .finish()
@@ -311,6 +321,7 @@ impl OtlpConfig {
                 max: Duration::from_millis(self.max_backoff_ms),
                 max_elapsed: Duration::from_millis(self.max_elapsed_ms),
             },
+            shutdown_timeout: Duration::from_millis(self.shutdown_timeout_ms),
             resource_attributes: self
                 .resource_attributes
                 .iter()

@@ -147,6 +147,20 @@ impl Queue {
         self.spans.extend(spans);
     }
 
+    /// Drops and counts everything still waiting: the drain ran out.
+    fn give_up(&mut self) {
+        if !self.spans.is_empty() {
+            SpansDropped {
+                reason: DropReason::Shutdown,
+                spans: self.spans.len() as u64,
+                status: None,
+            }
+            .emit(&self.counts);
+            self.spans.clear();
+            self.since = None;
+        }
+    }
+
     /// Up to `max` spans from the front. The rest keep their wait's start,
     /// so a remainder left by a retried batch goes out at once.
     fn take(&mut self, max: usize) -> Vec<Span> {
@@ -161,14 +175,14 @@ impl Queue {
 
 /// Exports what arrives on `input` until it closes, then what is left,
 /// and returns. A batch goes out when `max_batch_spans` spans wait or the
-/// oldest has waited `flush_interval_ms`. After the input closes, the
-/// batches still queued share one `max_elapsed_ms` of retries (the one in
-/// flight keeps its own), so shutdown with an unreachable receiver takes
-/// about twice that at most, not that long per queued batch.
+/// oldest has waited `flush_interval_ms`. Once the input closes, draining
+/// (the batch in flight included) has `shutdown_timeout_ms` in all: an
+/// unreachable receiver must not hold the agent past its grace period.
 pub async fn run(mut exporter: OtlpExporter, mut input: Receiver<Vec<Span>>) {
     let max_batch = exporter.settings.max_batch_spans;
     let flush = exporter.settings.flush_interval;
     let max_elapsed = exporter.settings.backoff.max_elapsed;
+    let shutdown_timeout = exporter.settings.shutdown_timeout;
     let mut queue = Queue {
         spans: VecDeque::new(),
         capacity: exporter.settings.max_queue_spans,
@@ -181,10 +195,13 @@ pub async fn run(mut exporter: OtlpExporter, mut input: Receiver<Vec<Span>>) {
         url = %exporter.settings.url,
         "exporting spans over OTLP"
     );
-    let mut open = true;
-    let mut drain_deadline = None;
+    // Set when the input closes: the end of the drain.
+    let mut stop_by: Option<Instant> = None;
+    let closed = |stop_by: &mut Option<Instant>| {
+        stop_by.get_or_insert_with(|| Instant::now() + shutdown_timeout);
+    };
     loop {
-        while open && queue.spans.len() < max_batch {
+        while stop_by.is_none() && queue.spans.len() < max_batch {
             let received = match queue.since {
                 Some(since) => tokio::select! {
                     received = input.recv() => received,
@@ -194,7 +211,7 @@ pub async fn run(mut exporter: OtlpExporter, mut input: Receiver<Vec<Span>>) {
             };
             match received {
                 Some(spans) => queue.admit(spans),
-                None => open = false,
+                None => closed(&mut stop_by),
             }
         }
         if queue.spans.is_empty() {
@@ -202,22 +219,45 @@ pub async fn run(mut exporter: OtlpExporter, mut input: Receiver<Vec<Span>>) {
             // wait above only with spans waiting.
             return;
         }
+        if stop_by.is_some_and(|end| Instant::now() >= end) {
+            queue.give_up();
+            return;
+        }
         let batch = queue.take(max_batch);
-        let deadline = if open {
-            Instant::now() + max_elapsed
-        } else {
-            *drain_deadline.get_or_insert_with(|| Instant::now() + max_elapsed)
-        };
+        let mut deadline = Instant::now() + max_elapsed;
+        if let Some(end) = stop_by {
+            deadline = deadline.min(end);
+        }
         let export = exporter.export_before(&batch, deadline);
         tokio::pin!(export);
         loop {
             tokio::select! {
                 _ = &mut export => break,
-                received = input.recv(), if open => match received {
+                received = input.recv(), if stop_by.is_none() => match received {
                     Some(spans) => queue.admit(spans),
-                    None => open = false,
+                    None => closed(&mut stop_by),
                 },
+                // A request that hangs (up to its timeout) or a receiver's
+                // long Retry-After must not outlast the drain either. The
+                // batch may or may not have arrived; it is counted as lost.
+                () = sleep_until_some(stop_by), if stop_by.is_some() => {
+                    SpansDropped {
+                        reason: DropReason::Shutdown,
+                        spans: batch.len() as u64,
+                        status: None,
+                    }
+                    .emit(&queue.counts);
+                    queue.give_up();
+                    return;
+                }
             }
         }
+    }
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

@@ -41,6 +41,8 @@ pub enum DropReason {
     RetriesExhausted,
     /// Refused one by one inside an accepted request.
     PartialSuccess,
+    /// Still queued or in flight when `shutdown_timeout_ms` ran out.
+    Shutdown,
 }
 
 impl DropReason {
@@ -50,14 +52,16 @@ impl DropReason {
             DropReason::Rejected => "rejected",
             DropReason::RetriesExhausted => "retries_exhausted",
             DropReason::PartialSuccess => "partial_success",
+            DropReason::Shutdown => "shutdown",
         }
     }
 
-    const ALL: [DropReason; 4] = [
+    const ALL: [DropReason; 5] = [
         DropReason::QueueFull,
         DropReason::Rejected,
         DropReason::RetriesExhausted,
         DropReason::PartialSuccess,
+        DropReason::Shutdown,
     ];
 
     fn index(self) -> usize {
@@ -100,7 +104,7 @@ pub fn register_metrics(registry: &mut Registry) {
     registry.register(
         "otlp_spans_dropped",
         "Spans not delivered over OTLP, by reason (queue_full, rejected, \
-         retries_exhausted, partial_success).",
+         retries_exhausted, partial_success, shutdown).",
         g.spans_dropped.clone(),
     );
     registry.register(
@@ -119,7 +123,7 @@ pub fn register_metrics(registry: &mut Registry) {
 #[derive(Debug, Default)]
 pub struct ExportCounts {
     spans_exported: AtomicU64,
-    spans_dropped: [AtomicU64; 4],
+    spans_dropped: [AtomicU64; 5],
     requests: AtomicU64,
     retries: AtomicU64,
 }
