@@ -384,10 +384,21 @@ async fn serve(
     };
     result?;
     // The traffic stage has drained: push the final values once more.
-    if let Some(pusher) = pusher {
+    if let Some(mut pusher) = pusher {
         stop_pushing.notify_one();
-        if let Ok(Err(error)) = pusher.await {
-            tracing::error!(error = %error, "remote-write stopped");
+        // Retries against an unreachable receiver would otherwise outlast
+        // Kubernetes' 30 s grace period and end in SIGKILL. The counters
+        // are cumulative, so what is lost is the last interval's increase.
+        match tokio::time::timeout(FINAL_PUSH_LIMIT, &mut pusher).await {
+            Ok(Ok(Err(error))) => tracing::error!(error = %error, "remote-write stopped"),
+            Ok(_) => {}
+            Err(_) => {
+                pusher.abort();
+                tracing::warn!(
+                    limit_secs = FINAL_PUSH_LIMIT.as_secs(),
+                    "remote-write final push abandoned: the receiver did not take it in time"
+                );
+            }
         }
     }
     if failed {
@@ -396,6 +407,9 @@ async fn serve(
     tracing::info!("wardwatch stopped cleanly");
     Ok(ExitCode::SUCCESS)
 }
+
+/// Longest the last remote-write push may take at shutdown.
+const FINAL_PUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The traffic path, if a traffic source is configured.
 fn traffic_plan(
