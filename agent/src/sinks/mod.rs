@@ -6,6 +6,7 @@ pub mod http_exchange;
 pub mod otlp;
 pub mod remote_write;
 pub mod stdout;
+pub mod trace_span;
 
 use std::sync::Arc;
 
