@@ -459,10 +459,11 @@ fn traffic_plan(
     };
     let otlp = config.sinks.otlp.as_ref().map(|otlp| {
         let env = |name: &str| std::env::var(name).ok();
-        (otlp.resolve(&env), Arc::clone(&span_sampler))
+        otlp.resolve(&env)
     });
     Some(TrafficPlan {
         otlp,
+        span_sampler,
         sources,
         metrics: Arc::new(Mutex::new(RedMetrics::new(&red))),
         routes,

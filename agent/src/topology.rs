@@ -11,8 +11,8 @@
 //!
 //! HTTP exchanges (captured, or replayed from a file) take a second path:
 //! traffic source → traffic stage (`traffic.rs`: redaction, RED metrics,
-//! spans) → the sinks that take exchanges. It shares the sinks, and is
-//! drained before them.
+//! spans) → the sinks that take exchanges and spans, and the OTLP
+//! exporter. It shares the sinks, and is drained before them.
 
 pub mod traffic;
 
@@ -62,11 +62,10 @@ pub struct TrafficPlan {
     pub metrics: Arc<Mutex<RedMetrics>>,
     /// How spans name routes (the metrics' router has the same settings).
     pub routes: RouteConfig,
-    /// Span export, when configured: where, and which spans.
-    pub otlp: Option<(
-        crate::sinks::otlp::Resolved,
-        Arc<crate::sample::SpanSampler>,
-    )>,
+    /// Which spans are kept, for the sinks and for export.
+    pub span_sampler: Arc<crate::sample::SpanSampler>,
+    /// Span export, when configured.
+    pub otlp: Option<crate::sinks::otlp::Resolved>,
 }
 
 pub enum TrafficSource {
@@ -260,8 +259,8 @@ fn start_traffic(
         }
     }
     drop(tx);
-    let spans = match plan.otlp {
-        Some((resolved, sampler)) => {
+    let export = match plan.otlp {
+        Some(resolved) => {
             let exporter = crate::sinks::otlp::OtlpExporter::new(resolved)?;
             let (queue, spans) = channel(SPAN_QUEUE);
             let runtime = tokio::runtime::Handle::current();
@@ -271,14 +270,18 @@ fn start_traffic(
                     .spawn(move || runtime.block_on(crate::sinks::otlp::run(exporter, spans)))
                     .context("cannot start the OTLP exporter")?,
             );
-            Some(traffic::SpanOutput {
-                router: crate::derive::route::Router::new(&plan.routes),
-                sampler,
-                queue,
-            })
+            Some(queue)
         }
         None => None,
     };
+    // Spans are built whenever there is somewhere for them to go: the
+    // exporter, or a sink such as stdout (debugging without a backend).
+    let spans = (export.is_some() || !sinks.is_empty()).then(|| traffic::SpanOutput {
+        router: crate::derive::route::Router::new(&plan.routes),
+        sampler: plan.span_sampler,
+        limits: crate::derive::nesting::NestingLimits::default(),
+        export,
+    });
     let rules = Arc::clone(rules);
     let outputs = traffic::TrafficOutputs {
         sinks,
@@ -287,7 +290,11 @@ fn start_traffic(
     };
     let stage = std::thread::Builder::new()
         .name("traffic".into())
-        .spawn(move || traffic::run(rx, &rules, outputs))
+        .spawn(move || {
+            if let Err(error) = traffic::run(rx, &rules, outputs) {
+                tracing::error!(error = %error, "the traffic stage cannot start its timer");
+            }
+        })
         .context("cannot start the traffic stage")?;
     threads.push(stage);
     Ok(threads)

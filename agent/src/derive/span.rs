@@ -5,9 +5,9 @@
 //! `traceparent` joins that trace: the server span as a child of the span
 //! the header names, the client span *as* that span (the header is what the
 //! caller sent for its own call), so both sides of one request link up.
-//! Any other request starts a trace of its own. Client calls made while
-//! serving a request are not nested under it unless the service propagates
-//! `traceparent` itself (thread-based nesting is not done). The name is `METHOD /route/template` (the
+//! Any other request starts a trace of its own here; a client call made
+//! while its thread serves a request is nested under that request's span
+//! afterwards (`nesting.rs`). The name is `METHOD /route/template` (the
 //! route from `route.rs`, never the raw path), attributes follow the OTel
 //! HTTP conventions and are read from the redacted exchange only, and start
 //! and end are the captured times, not the time of export.

@@ -62,6 +62,8 @@ pub struct Metrics {
     pub sink_errors: Family<SinkLabel, Counter>,
     pub queue_depth: Family<StageLabel, Gauge>,
     pub traffic_dropped: Family<OutputLabel, Counter>,
+    pub traffic_client_spans_nested: Counter,
+    pub traffic_client_spans_unnested: Family<ReasonLabel, Counter>,
     pub net_events: Counter,
     pub net_ring_drops: Counter,
     pub net_queue_drops: Counter,
@@ -198,6 +200,16 @@ impl Metrics {
             traffic_dropped: register!(
                 "traffic_dropped",
                 "HTTP exchanges (or their spans) dropped because an output's queue was full, by output.",
+                Family::default()
+            ),
+            traffic_client_spans_nested: register!(
+                "traffic_client_spans_nested",
+                "Client spans nested under the request their thread was serving.",
+                Counter::default()
+            ),
+            traffic_client_spans_unnested: register!(
+                "traffic_client_spans_unnested",
+                "Client spans that waited for a request of their thread and went out on their own, by reason (outside_request, wait_expired, buffer_full, stopped).",
                 Family::default()
             ),
             net_events: register!(

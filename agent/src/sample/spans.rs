@@ -1,4 +1,4 @@
-//! Span sampling: which trace spans go on to the OTLP sink.
+//! Span sampling: which trace spans go on to the sinks (stdout) and OTLP.
 
 use std::time::{Duration, Instant};
 

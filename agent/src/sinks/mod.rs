@@ -1,5 +1,6 @@
 //! Where redacted records go. Every sink takes [`SinkBatch`]es, which hold
-//! only [`Redacted`] records, and acknowledges each batch once it is written.
+//! only [`Redacted`] records and the spans built from redacted exchanges,
+//! and acknowledges each batch once it is written.
 
 pub mod ecs;
 pub mod http_exchange;
@@ -7,10 +8,12 @@ pub mod otlp;
 pub mod remote_write;
 pub mod stdout;
 pub mod tls;
+pub mod trace_span;
 
 use std::sync::Arc;
 
 use crate::delivery::Delivery;
+use crate::derive::span::Span;
 use crate::event::{HttpExchange, LogRecord};
 use crate::redact::Redacted;
 
@@ -20,9 +23,13 @@ use crate::redact::Redacted;
 pub struct SinkBatch {
     pub records: Arc<[Redacted<LogRecord>]>,
     /// HTTP exchanges captured from the network. A batch holds records or
-    /// exchanges; exchanges have no upstream buffer to replay, so their
-    /// delivery acknowledges nothing.
+    /// traffic (exchanges and spans); traffic has no upstream buffer to
+    /// replay, so its delivery acknowledges nothing.
     pub exchanges: Arc<[Redacted<HttpExchange>]>,
+    /// Kept spans, built only from redacted exchanges (`derive::span`).
+    /// A span may come in a later batch than its exchange: client calls
+    /// wait for the request they are nested under.
+    pub spans: Arc<[Span]>,
     pub delivery: Delivery,
 }
 
@@ -32,16 +39,27 @@ impl SinkBatch {
         SinkBatch {
             records,
             exchanges: Arc::new([]),
+            spans: Arc::new([]),
             delivery,
         }
     }
 
-    /// A batch of exchanges.
-    pub fn exchanges(exchanges: Arc<[Redacted<HttpExchange>]>) -> Self {
+    /// A batch of traffic: exchanges and kept spans.
+    pub fn traffic(exchanges: Arc<[Redacted<HttpExchange>]>, spans: Arc<[Span]>) -> Self {
         SinkBatch {
             records: Arc::new([]),
             exchanges,
+            spans,
             delivery: Delivery::new(|| {}),
         }
+    }
+
+    /// How many records, exchanges and spans the batch holds.
+    pub fn len(&self) -> usize {
+        self.records.len() + self.exchanges.len() + self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }

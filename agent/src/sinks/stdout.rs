@@ -1,6 +1,6 @@
-//! The stdout sink: one record per line, JSON (ECS) or compact text. The
-//! sink for local debugging, and for node setups where another collector
-//! reads the agent's output.
+//! The stdout sink: one record, exchange or span per line, JSON (ECS) or
+//! compact text. The sink for local debugging, and for node setups where
+//! another collector reads the agent's output.
 //!
 //! A batch is acknowledged only after it is written and flushed. A write
 //! error (the reader went away) stops the sink without acknowledging: the
@@ -12,6 +12,7 @@ use tokio::sync::mpsc::Receiver;
 
 use super::ecs::EcsView;
 use super::http_exchange::ExchangeView;
+use super::trace_span::SpanView;
 use super::SinkBatch;
 use crate::admin::SinkStatus;
 use crate::config::StdoutFormat;
@@ -45,6 +46,13 @@ pub fn run(
                 StdoutFormat::Text => view.write_text(&mut buf),
             }
         }
+        for span in batch.spans.iter() {
+            let view = SpanView::new(span);
+            match format {
+                StdoutFormat::Json => view.write_json(&mut buf),
+                StdoutFormat::Text => view.write_text(&mut buf),
+            }
+        }
         if let Err(error) = writer.write_all(&buf).and_then(|()| writer.flush()) {
             SinkWriteFailed {
                 sink: NAME,
@@ -55,7 +63,7 @@ pub fn run(
         }
         RecordsSent {
             sink: NAME,
-            records: (batch.records.len() + batch.exchanges.len()) as u64,
+            records: batch.len() as u64,
             bytes: buf.len() as u64,
         }
         .emit();
