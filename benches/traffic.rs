@@ -5,7 +5,11 @@
 //! - `remote_write_encode`: every series of those histograms as a
 //!   remote-write request (labels sorted, protobuf, snappy);
 //! - `spans_build` and `otlp_encode`: spans built from the exchanges, and
-//!   an OTLP export request of them encoded.
+//!   an OTLP export request of them encoded;
+//! - `otlp_export_grpc` and `otlp_export_http`: those spans exported end to
+//!   end, over loopback, to an in-process receiver (opentelemetry-proto's
+//!   gRPC server for gRPC; a hyper endpoint that decodes the body for
+//!   OTLP/HTTP), waiting for each answer.
 //!
 //! Each checks its answer (counts, series, spans) before it is timed.
 //!
@@ -24,10 +28,13 @@ use wardwatch::derive::route::{RouteConfig, Router};
 use wardwatch::derive::span::SpanBuilder;
 use wardwatch::event::{HttpExchange, Resource, Role};
 use wardwatch::redact::{Redacted, Redactor};
-use wardwatch::sinks::otlp::export_request;
+use wardwatch::sinks::otlp::{export_request, OtlpConfig, OtlpExporter, Outcome, Protocol};
 use wardwatch::sinks::remote_write::{encode, series};
 
 const BATCH: usize = 1_000;
+
+#[path = "../tests/support/otlp_receiver.rs"]
+mod otlp_receiver;
 
 fn exchanges() -> Vec<Redacted<HttpExchange>> {
     let redactor = Redactor::builtin();
@@ -129,6 +136,50 @@ fn benches(c: &mut Criterion) {
     group.bench_function("otlp_encode", |b| {
         b.iter(|| export_request(&spans, &[]).encode_to_vec())
     });
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    for (name, protocol) in [
+        ("otlp_export_grpc", Protocol::Grpc),
+        ("otlp_export_http", Protocol::HttpProtobuf),
+    ] {
+        let (endpoint, received) = runtime.block_on(async {
+            match protocol {
+                Protocol::Grpc => otlp_receiver::grpc_receiver(vec![]).await,
+                Protocol::HttpProtobuf => otlp_receiver::http_receiver().await,
+            }
+        });
+        let config = OtlpConfig {
+            endpoint: Some(endpoint),
+            protocol: Some(protocol),
+            max_batch_spans: BATCH,
+            max_queue_spans: BATCH,
+            ..OtlpConfig::default()
+        };
+        let mut exporter = OtlpExporter::new(config.resolve(&|_| None)).unwrap();
+        assert_eq!(
+            runtime.block_on(exporter.export(&spans)),
+            Outcome::Exported { rejected: 0 }
+        );
+        let first = received.lock().unwrap().pop().expect("one request arrived");
+        let arrived: usize = first
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
+        assert_eq!(arrived, BATCH);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let outcome = runtime.block_on(exporter.export(&spans));
+                received.lock().unwrap().clear();
+                outcome
+            })
+        });
+    }
     group.finish();
 }
 
