@@ -94,6 +94,8 @@ pub(super) struct RuleMeta {
     pub(super) id: Box<str>,
     pub(super) replacement: PreparedReplacement,
     pub(super) origin: Origin,
+    /// Index into [`Redactor::allow`]: the allow-list of the file it came from.
+    pub(super) pack: usize,
 }
 
 /// A compiled `kind: field` rule.
@@ -291,6 +293,9 @@ pub(super) struct Work<'a> {
     /// How many JSON documents parsed out of strings enclose the value being
     /// visited; text inside them earns no budget (it was paid for).
     pub(super) embedded: usize,
+    /// [`PathFacts::allowed_packs`] of the value being visited: hits of
+    /// these files' text rules in its strings are dropped.
+    pub(super) allowed_packs: u64,
 }
 
 /// What became of a text.
@@ -457,6 +462,7 @@ impl Redactor {
                     scratch: &mut *scratch,
                     budget: self.new_budget(),
                     embedded: 0,
+                    allowed_packs: 0,
                 };
                 work.budget.earn(text.len());
                 self.scan_str(text, 0, &mut work)
@@ -508,6 +514,7 @@ impl Redactor {
                 scratch,
                 budget,
                 embedded: 0,
+                allowed_packs: 0,
             };
             let mut found = Vec::new();
             let scanned = self
@@ -675,6 +682,7 @@ impl Redactor {
                 scratch: &mut *scratch,
                 budget: self.new_budget(),
                 embedded: 0,
+                allowed_packs: 0,
             };
             self.redact_in_place(&mut record, &mut work)
         }));
@@ -730,15 +738,18 @@ impl Redactor {
                 panic!("injected fault in the redaction walk");
             }
             let entered = path.enter(key);
-            let rule = if value.is_null() {
-                None
-            } else {
+            if !value.is_null() {
                 let facts = self.path_facts(path.segments());
-                facts
+                let rule = facts
                     .field_rule
-                    .or_else(|| self.context_rule_for(path.segments(), facts, value, work))
-            };
-            self.take_or_descend(rule, value, path, depth, work)?;
+                    .or_else(|| self.context_rule_for(path.segments(), facts, value, work));
+                // The member's subtree is visited under its path's allow
+                // lists; the enclosing member's are back for its next item.
+                let enclosing = std::mem::replace(&mut work.allowed_packs, facts.allowed_packs);
+                let visited = self.take_or_descend(rule, value, path, depth, work);
+                work.allowed_packs = enclosing;
+                visited?;
+            }
             path.leave(entered);
         }
         Ok(())
@@ -856,7 +867,11 @@ impl Redactor {
         }
         let before = work.budget.left;
         match self.scan_str(text, depth, work)? {
-            Scanned::Unchanged if plain => self.remember_clean(text, before - work.budget.left),
+            // Clean only because an allow list dropped hits is not clean
+            // elsewhere.
+            Scanned::Unchanged if plain && work.allowed_packs == 0 => {
+                self.remember_clean(text, before - work.budget.left)
+            }
             Scanned::Unchanged => {}
             // The old text's buffer becomes the next output buffer.
             Scanned::InScratch => std::mem::swap(text, &mut work.scratch.out),
@@ -885,6 +900,13 @@ impl Redactor {
         }
         self.text_hits(current, work)?;
         drop_hits_inside(&mut work.scratch.hits, &spliced.documents);
+        if work.allowed_packs != 0 {
+            let rules = &self.rules;
+            let allowed = work.allowed_packs;
+            work.scratch.hits.retain(|hit| {
+                rules[hit.rule].pack >= 64 || allowed & 1 << rules[hit.rule].pack == 0
+            });
+        }
         if work.scratch.hits.is_empty() {
             return Ok(unchanged(spliced));
         }
@@ -978,10 +1000,18 @@ impl Redactor {
                 .filter(|&(_, &index)| self.allow[self.text.contexts[index].pack].exempts(path))
                 .fold(0, |exempt, (at, _)| exempt | 1 << at)
         });
+        let allowed_packs = self
+            .allow
+            .iter()
+            .take(64)
+            .enumerate()
+            .filter(|(_, allow)| allow.exempts(path))
+            .fold(0, |packs, (pack, _)| packs | 1 << pack);
         PathFacts {
             field_rule: self.field_rule_for(path),
             label,
             exempt,
+            allowed_packs,
         }
     }
 

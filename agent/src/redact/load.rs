@@ -236,14 +236,18 @@ impl Builder {
                     compile_field_rule(rule, rule_index, pack_index, origin.clone())
                         .map(|(meta, matcher)| (meta, Compiled::Field(matcher)))
                 }
-                RuleSpec::Pattern(rule) => compile_pattern_rule(rule, rule_index, origin.clone())
-                    .map(|(meta, matcher)| (meta, Compiled::Pattern(matcher))),
+                RuleSpec::Pattern(rule) => {
+                    compile_pattern_rule(rule, rule_index, pack_index, origin.clone())
+                        .map(|(meta, matcher)| (meta, Compiled::Pattern(matcher)))
+                }
                 RuleSpec::Context(rule) => {
                     compile_context_rule(rule, rule_index, pack_index, origin.clone())
                         .map(|(meta, matcher)| (meta, Compiled::Context(matcher)))
                 }
-                RuleSpec::Hl7(rule) => compile_hl7_rule(rule, rule_index, origin.clone())
-                    .map(|(meta, matcher)| (meta, Compiled::Hl7(matcher))),
+                RuleSpec::Hl7(rule) => {
+                    compile_hl7_rule(rule, rule_index, pack_index, origin.clone())
+                        .map(|(meta, matcher)| (meta, Compiled::Hl7(matcher)))
+                }
             };
             match compiled {
                 Ok((meta, matcher)) if usable => {
@@ -325,6 +329,7 @@ fn compile_field_rule(
             id: rule.id.into(),
             replacement,
             origin,
+            pack,
         },
         FieldMatcher {
             rule: rule_index,
@@ -365,6 +370,7 @@ fn empty_list(rule_id: &str, list: &'static str) -> RuleProblem {
 fn compile_pattern_rule(
     rule: PatternRule,
     rule_index: usize,
+    pack: usize,
     origin: Origin,
 ) -> Result<(RuleMeta, PatternMatcher), RuleProblem> {
     if rule.patterns.is_empty() {
@@ -387,6 +393,7 @@ fn compile_pattern_rule(
             id: rule.id.into(),
             replacement,
             origin,
+            pack,
         },
         PatternMatcher {
             rule: rule_index,
@@ -471,6 +478,7 @@ fn compile_context_rule(
             id: rule.id.into(),
             replacement,
             origin,
+            pack,
         },
         ContextMatcher {
             rule: rule_index,
@@ -492,6 +500,7 @@ fn compile_context_rule(
 fn compile_hl7_rule(
     rule: Hl7Rule,
     rule_index: usize,
+    pack: usize,
     origin: Origin,
 ) -> Result<(RuleMeta, Hl7Matcher), RuleProblem> {
     let segment_ok = rule.segment.len() == 3
@@ -524,6 +533,7 @@ fn compile_hl7_rule(
             id: rule.id.into(),
             replacement,
             origin,
+            pack,
         },
         Hl7Matcher {
             rule: rule_index,

@@ -63,12 +63,16 @@ pub use super::validate::Validator;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RulePack {
-    /// Key-path patterns that this file's field rules never replace: operational
-    /// keys whose last segment collides with an identifier, such as
-    /// `service.name` against `*.name`. Anchor an entry with `*.` so that it holds
-    /// at any depth. An allowed path is still descended into, so identifiers
-    /// below it are still found. Applies to the rules of this file only, so that
-    /// loading another file can never weaken a pack. Default: none.
+    /// Key-path patterns that this file's rules never take in structured
+    /// records: operational keys whose last segment collides with an
+    /// identifier, such as `service.name` against `*.name`. Field rules do not
+    /// replace the value at an allowed path, context rules do not take it by
+    /// its key, and pattern, context and HL7 rules find nothing in its strings
+    /// (a decimal `span_id` that passes a card's Luhn check). Anchor an entry
+    /// with `*.` so that it holds at any depth. An allowed path is still
+    /// descended into, so identifiers below it are still found. Applies to the
+    /// rules of this file only, so that loading another file can never weaken
+    /// a pack. Default: none.
     /// Example: `allow: ["*.service.name", "*.k8s.pod.name"]`.
     #[serde(default)]
     pub allow: Vec<Spanned<String>>,

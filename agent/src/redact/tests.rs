@@ -423,6 +423,68 @@ rules:
 }
 
 #[test]
+fn an_allowed_path_spares_its_strings_from_the_files_text_rules() {
+    let lenient = r#"
+allow: ["*.build.tag"]
+rules:
+  - id: tag-like
+    description: tags
+    kind: pattern
+    patterns: ['\bT-\d{4}\b']
+    examples: {match: ["T-1234"]}
+"#;
+    let strict = r#"
+rules:
+  - id: digits
+    description: four digits after X-
+    kind: pattern
+    patterns: ['\bX-\d{4}\b']
+    examples: {match: ["X-1234"]}
+"#;
+    let redactor = Redactor::from_sources(&[("a.yaml", lenient), ("b.yaml", strict)]).unwrap();
+    // The allowed path is scanned after the same text elsewhere and before
+    // it again: a text spared at one path is not remembered as clean.
+    let input = json!({
+        "note": "T-1234 X-1234",
+        "build": {"tag": "T-1234 X-1234", "list": ["T-1234"]},
+        "then": "T-1234 X-1234",
+        "build.tag": ["T-1234", {"nested": "T-1234"}, "T-1234"],
+    });
+    let out = fields(&redactor.redact(record(input)));
+    assert_eq!(
+        out,
+        json!({
+            "note": "[REDACTED:tag-like] [REDACTED:digits]",
+            "build": {"tag": "T-1234 [REDACTED:digits]", "list": ["[REDACTED:tag-like]"]},
+            "then": "[REDACTED:tag-like] [REDACTED:digits]",
+            "build.tag": ["T-1234", {"nested": "[REDACTED:tag-like]"}, "T-1234"],
+        })
+    );
+}
+
+#[test]
+fn a_decimal_span_id_survives_as_a_json_value_and_a_card_does_not() {
+    // 5487007279975250 passes Luhn, as one decimal span id in a few
+    // hundred thousand does.
+    for key in ["spanId", "span_id", "parentSpanId", "traceId"] {
+        // As text (no key a field rule names), and as a document that is
+        // parsed and walked (`ssn` is one).
+        for line in [
+            format!(r#"{{"{key}":"5487007279975250","msg":"ok"}}"#),
+            format!(r#"{{"{key}":"5487007279975250","msg":"ok","ssn":null}}"#),
+        ] {
+            assert_eq!(builtin().redact_text(&line), line.as_str(), "{key}");
+        }
+    }
+    let out =
+        builtin_redacts(json!({"span": {"id": "5487007279975250"}, "ref": "5487007279975250"}));
+    assert_eq!(
+        out,
+        json!({"span": {"id": "5487007279975250"}, "ref": "[REDACTED:card-number]"})
+    );
+}
+
+#[test]
 fn message_is_scanned_by_text_rules_and_resource_not_touched() {
     let mut input = record(json!({"ssn": "000-00-0000"}));
     input.message = Some("ssn=000-00-0000".into());

@@ -27,6 +27,10 @@ pub(in crate::redact) struct PathFacts {
     /// Bit `i`: the allow-list of the `i`th context rule of that label
     /// exempts the path. `None` when the label has too many rules for it.
     pub(in crate::redact) exempt: Option<u64>,
+    /// Bit `i`: the allow-list of the `i`th rule file exempts the path, so
+    /// text rules of that file find nothing in a string there (files past
+    /// the 64th get no bit: their hits stand).
+    pub(in crate::redact) allowed_packs: u64,
 }
 
 /// Tells redactors apart, so one thread's memo never answers for rules
