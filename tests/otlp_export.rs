@@ -38,7 +38,7 @@ use tokio::sync::{mpsc, Semaphore};
 use wardwatch::derive::span::{AttributeValue, Span};
 use wardwatch::event::{Resource, Role};
 use wardwatch::sinks::otlp::{
-    run, DropReason, ExportCounts, OtlpConfig, OtlpExporter, Outcome, Protocol,
+    run, Compression, DropReason, ExportCounts, OtlpConfig, OtlpExporter, Outcome, Protocol,
 };
 
 /// How a receiver answers one request.
@@ -196,7 +196,9 @@ async fn grpc_receiver_over(script: Vec<Answer>, pki: Option<&Pki>) -> (String, 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let receiver = Receiver::new(script);
-    let service = TraceServiceServer::new(receiver.clone());
+    // As the Collector and Jaeger do, gzip is taken.
+    let service = TraceServiceServer::new(receiver.clone())
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
     let mut server = tonic::transport::Server::builder();
     let mut scheme = "http";
     if let Some(pki) = pki {
@@ -248,8 +250,18 @@ async fn http_receiver(script: Vec<Answer>) -> (String, Receiver) {
                         let path = request.uri().path().to_owned();
                         let content_type = header("content-type");
                         let body = request.into_body().collect().await.unwrap().to_bytes();
+                        let body = match header("content-encoding").as_str() {
+                            "" => body.to_vec(),
+                            "gzip" => {
+                                let mut plain = Vec::new();
+                                let mut gunzip = flate2::read::GzDecoder::new(&body[..]);
+                                std::io::Read::read_to_end(&mut gunzip, &mut plain).unwrap();
+                                plain
+                            }
+                            other => panic!("unexpected content-encoding {other}"),
+                        };
                         let arrival = Arrival {
-                            request: ExportTraceServiceRequest::decode(body).unwrap(),
+                            request: ExportTraceServiceRequest::decode(&body[..]).unwrap(),
                             headers,
                             path,
                             content_type,
@@ -576,6 +588,41 @@ async fn a_call_chain_arrives_whole_over_http() {
     assert_eq!(arrivals[0].content_type, "application/x-protobuf");
     assert_eq!(header(&arrivals[0].headers, "api-key"), Some("secret"));
     assert_eq!(counts.spans_exported(), 3);
+}
+
+#[tokio::test]
+async fn gzip_compresses_requests_over_grpc_and_http() {
+    for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
+        let (endpoint, receiver) = match protocol {
+            Protocol::Grpc => grpc_receiver(vec![]).await,
+            Protocol::HttpProtobuf => http_receiver(vec![]).await,
+        };
+        let encoding = match protocol {
+            Protocol::Grpc => "grpc-encoding",
+            Protocol::HttpProtobuf => "content-encoding",
+        };
+        // Once from the file, once from the environment only.
+        let mut from_file = config(endpoint.clone(), protocol);
+        from_file.compression = Some(Compression::Gzip);
+        let env =
+            |name: &str| (name == "OTEL_EXPORTER_OTLP_COMPRESSION").then(|| "gzip".to_owned());
+        for resolved in [
+            from_file.resolve(&|_| None),
+            config(endpoint.clone(), protocol).resolve(&env),
+        ] {
+            assert_eq!(resolved.compression, Compression::Gzip);
+            run_to_end(OtlpExporter::new(resolved).unwrap(), chain()).await;
+        }
+        // And plain, by default.
+        run_to_end(exporter(config(endpoint, protocol)), chain()).await;
+
+        let arrivals = receiver.arrivals.lock().unwrap();
+        assert_eq!(arrivals.len(), 3, "{protocol:?}");
+        for (arrival, expected) in arrivals.iter().zip([Some("gzip"), Some("gzip"), None]) {
+            check_chain(&arrival.request);
+            assert_eq!(header(&arrival.headers, encoding), expected, "{protocol:?}");
+        }
+    }
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ mod retry;
 mod telemetry;
 mod transport;
 
-pub use config::{parse_headers, BackoffSettings, OtlpConfig, Protocol, Resolved};
+pub use config::{parse_headers, BackoffSettings, Compression, OtlpConfig, Protocol, Resolved};
 pub use encode::export_request;
 pub use exporter::{run, OtlpExporter, Outcome};
 pub use retry::ExportStatus;

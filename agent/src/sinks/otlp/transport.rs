@@ -14,13 +14,16 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER,
+};
+use tonic::codec::CompressionEncoding;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::sinks::tls::TlsFiles;
 
-use super::config::{Protocol, Resolved};
+use super::config::{Compression, Protocol, Resolved};
 use super::retry::{ExportStatus, Failure};
 use super::OtlpError;
 
@@ -42,12 +45,14 @@ pub(super) struct GrpcTransport {
     endpoint: Endpoint,
     client: Option<TraceServiceClient<Channel>>,
     metadata: MetadataMap,
+    compression: Compression,
 }
 
 pub(super) struct HttpTransport {
     client: reqwest::Client,
     url: reqwest::Url,
     headers: HeaderMap,
+    compression: Compression,
 }
 
 /// What [`Transport::new`] would refuse, found without building a client.
@@ -55,7 +60,7 @@ pub(super) fn check(resolved: &Resolved) -> Result<(), OtlpError> {
     checked_url(&resolved.url)?;
     match resolved.protocol {
         Protocol::Grpc => grpc_metadata(&resolved.headers).map(drop),
-        Protocol::HttpProtobuf => http_headers(&resolved.headers).map(drop),
+        Protocol::HttpProtobuf => http_headers(&resolved.headers, resolved.compression).map(drop),
     }
 }
 
@@ -84,7 +89,10 @@ fn grpc_metadata(headers: &[(String, String)]) -> Result<MetadataMap, OtlpError>
     Ok(metadata)
 }
 
-fn http_headers(headers: &[(String, String)]) -> Result<HeaderMap, OtlpError> {
+fn http_headers(
+    headers: &[(String, String)],
+    compression: Compression,
+) -> Result<HeaderMap, OtlpError> {
     let mut map = HeaderMap::new();
     for (name, value) in headers {
         let key = HeaderName::from_str(name)
@@ -100,6 +108,14 @@ fn http_headers(headers: &[(String, String)]) -> Result<HeaderMap, OtlpError> {
         CONTENT_TYPE,
         HeaderValue::from_static("application/x-protobuf"),
     );
+    match compression {
+        Compression::Gzip => {
+            map.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        Compression::None => {
+            map.remove(CONTENT_ENCODING);
+        }
+    }
     Ok(map)
 }
 
@@ -136,10 +152,11 @@ impl Transport {
                     endpoint,
                     client: None,
                     metadata: grpc_metadata(&resolved.headers)?,
+                    compression: resolved.compression,
                 })))
             }
             Protocol::HttpProtobuf => {
-                let headers = http_headers(&resolved.headers)?;
+                let headers = http_headers(&resolved.headers, resolved.compression)?;
                 let client = tls
                     .reqwest(reqwest::Client::builder(), TLS_SETTING)
                     .map_err(OtlpError::Tls)?
@@ -151,6 +168,7 @@ impl Transport {
                     client,
                     url,
                     headers,
+                    compression: resolved.compression,
                 }))
             }
         }
@@ -159,7 +177,13 @@ impl Transport {
     pub fn payload(&self, request: ExportTraceServiceRequest) -> Payload {
         match self {
             Transport::Grpc(_) => Payload::Grpc(request),
-            Transport::Http(_) => Payload::Http(Bytes::from(request.encode_to_vec())),
+            Transport::Http(http) => {
+                let body = request.encode_to_vec();
+                Payload::Http(Bytes::from(match http.compression {
+                    Compression::None => body,
+                    Compression::Gzip => gzip(&body),
+                }))
+            }
         }
     }
 
@@ -172,9 +196,19 @@ impl Transport {
                     endpoint,
                     client,
                     metadata,
+                    compression,
                 } = &mut **grpc;
-                let client =
-                    client.get_or_insert_with(|| TraceServiceClient::new(endpoint.connect_lazy()));
+                let client = client.get_or_insert_with(|| {
+                    let client = TraceServiceClient::new(endpoint.connect_lazy());
+                    match compression {
+                        Compression::None => client,
+                        // Answers may come compressed too once we say we
+                        // send gzip.
+                        Compression::Gzip => client
+                            .send_compressed(CompressionEncoding::Gzip)
+                            .accept_compressed(CompressionEncoding::Gzip),
+                    }
+                });
                 let request = tonic::Request::from_parts(
                     metadata.clone(),
                     tonic::Extensions::default(),
@@ -190,6 +224,7 @@ impl Transport {
                     client,
                     url,
                     headers,
+                    ..
                 }),
                 Payload::Http(body),
             ) => {
@@ -225,6 +260,19 @@ impl Transport {
             _ => unreachable!("a payload is built by the transport that sends it"),
         }
     }
+}
+
+/// The gzip of `body`. Writing into a `Vec` cannot fail.
+fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::fast(),
+    );
+    encoder
+        .write_all(body)
+        .expect("writing into a Vec does not fail");
+    encoder.finish().expect("writing into a Vec does not fail")
 }
 
 fn rejected_spans(response: &ExportTraceServiceResponse) -> u64 {
