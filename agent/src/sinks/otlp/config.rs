@@ -48,8 +48,9 @@ pub enum Compression {
     #[default]
     None,
     /// gzip: the gRPC message compressed (`grpc-encoding: gzip`), or the
-    /// OTLP/HTTP body (`Content-Encoding: gzip`). Spans compress about
-    /// fivefold; worth it when the receiver is across a region or a paid link.
+    /// OTLP/HTTP body (`Content-Encoding: gzip`). Batches repeat attribute
+    /// keys and resources, so they compress well: worth the CPU when the
+    /// receiver is across a region or a paid link.
     Gzip,
 }
 
