@@ -21,8 +21,11 @@ fn exchange_line(kind: &str, tid: u32, path: &str, start_ms: u32, millis: u64) -
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn calls_made_while_serving_arrive_as_children_of_the_request() {
+/// The agent replaying a request on thread 41 with the two calls it made,
+/// and a call of thread 99, exporting to an in-process receiver; `sources`
+/// is added under `sources:`. The spans once all four arrived, and the
+/// directory the agent's config lives in.
+async fn replay_four_spans(sources: &str) -> (tempfile::TempDir, Agent, Vec<Span>) {
     let (endpoint, received) = grpc_receiver(vec![]).await;
     let dir = tempfile::tempdir().unwrap();
     let replay = dir.path().join("exchanges.ndjson");
@@ -40,7 +43,10 @@ async fn calls_made_while_serving_arrive_as_children_of_the_request() {
     let text = text
         .replace(
             "sources:\n",
-            &format!("sources:\n  replay:\n    path: '{}'\n", replay.display()),
+            &format!(
+                "sources:\n  replay:\n    path: '{}'\n{sources}",
+                replay.display()
+            ),
         )
         .replace(
             "sinks:\n",
@@ -65,12 +71,20 @@ async fn calls_made_while_serving_arrive_as_children_of_the_request() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(spans.len(), 4, "{spans:#?}\n{}", agent.stderr());
-    let named = |name: &str| {
-        spans
-            .iter()
-            .find(|s| s.name == name)
-            .unwrap_or_else(|| panic!("no span {name}: {spans:#?}"))
-    };
+    (dir, agent, spans)
+}
+
+fn named<'s>(spans: &'s [Span], name: &str) -> &'s Span {
+    spans
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no span {name}: {spans:#?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_made_while_serving_arrive_as_children_of_the_request() {
+    let (_dir, agent, spans) = replay_four_spans("").await;
+    let named = |name: &str| named(&spans, name);
     let server = named("GET /api/v1/patients/{id}");
     assert_eq!(server.parent_span_id, Vec::<u8>::new());
     for call in ["GET /api/v1/allergies/{id}", "GET /api/v1/coverage/{id}"] {
@@ -118,6 +132,19 @@ async fn calls_made_while_serving_arrive_as_children_of_the_request() {
             .starts_with("wardwatch_traffic_client_spans_unnested_total{reason=\"stopped\"} 1")),
         "{body}"
     );
+    let (status, _, stderr) = agent.terminate();
+    assert!(status.success(), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_client_span_wait_nests_nothing() {
+    let (_dir, agent, spans) = replay_four_spans("  net:\n    client_span_wait_ms: 0\n").await;
+    let server = named(&spans, "GET /api/v1/patients/{id}");
+    for call in ["GET /api/v1/allergies/{id}", "GET /api/v1/coverage/{id}"] {
+        let call = named(&spans, call);
+        assert_ne!(call.trace_id, server.trace_id, "{}", call.name);
+        assert!(call.parent_span_id.is_empty(), "{}", call.name);
+    }
     let (status, _, stderr) = agent.terminate();
     assert!(status.success(), "{stderr}");
 }

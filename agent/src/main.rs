@@ -17,6 +17,7 @@ mod redact_stdin;
 
 use wardwatch::admin::{self, Health};
 use wardwatch::config::{self, LoadedConfig, RuleReloader, StdoutConfig, StdoutFormat};
+use wardwatch::derive::nesting::NestingLimits;
 use wardwatch::derive::red::{Naming, RedConfig, RedMetrics};
 use wardwatch::derive::route::RouteConfig;
 use wardwatch::enrich::Enricher;
@@ -462,6 +463,10 @@ fn traffic_plan(
         otlp.resolve(&env)
     });
     Some(TrafficPlan {
+        nesting: NestingLimits {
+            max_wait: Duration::from_millis(net.client_span_wait_ms.value),
+            max_waiting: net.max_waiting_client_spans.value as usize,
+        },
         otlp,
         span_sampler,
         sources,

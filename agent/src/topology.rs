@@ -66,6 +66,8 @@ pub struct TrafficPlan {
     pub span_sampler: Arc<crate::sample::SpanSampler>,
     /// Span export, when configured.
     pub otlp: Option<crate::sinks::otlp::Resolved>,
+    /// How long and how many client spans wait to be nested.
+    pub nesting: crate::derive::nesting::NestingLimits,
 }
 
 pub enum TrafficSource {
@@ -279,7 +281,7 @@ fn start_traffic(
     let spans = (export.is_some() || !sinks.is_empty()).then(|| traffic::SpanOutput {
         router: crate::derive::route::Router::new(&plan.routes),
         sampler: plan.span_sampler,
-        limits: crate::derive::nesting::NestingLimits::default(),
+        limits: plan.nesting,
         export,
     });
     let rules = Arc::clone(rules);

@@ -183,6 +183,19 @@ pub struct NetConfig {
     /// Default: `300`.
     #[serde(default = "default_connection_idle_secs")]
     pub idle_timeout_secs: Spanned<u64>,
+    /// Longest a client span waits for the request its thread serves to
+    /// complete, so that it can be nested under it, in milliseconds; then
+    /// it leaves on its own (counted). Longer than almost every request
+    /// lives; spans of a thread that serves nothing (a batch job) are
+    /// exported this late. `0` nests nothing. Applies to replayed traffic
+    /// too. Default: `5000`.
+    #[serde(default = "default_client_span_wait_ms")]
+    pub client_span_wait_ms: Spanned<u64>,
+    /// Most client spans waiting so, in all; past it the oldest leaves on
+    /// its own (counted). At about 1 KiB a span, so the default is a few
+    /// MiB at most. Default: `4096`.
+    #[serde(default = "default_max_waiting_client_spans")]
+    pub max_waiting_client_spans: Spanned<u64>,
 }
 
 impl Default for NetConfig {
@@ -192,6 +205,8 @@ impl Default for NetConfig {
             required: false,
             max_connections: default_max_connections(),
             idle_timeout_secs: default_connection_idle_secs(),
+            client_span_wait_ms: default_client_span_wait_ms(),
+            max_waiting_client_spans: default_max_waiting_client_spans(),
         }
     }
 }
@@ -202,6 +217,16 @@ fn default_max_connections() -> Spanned<u64> {
 
 fn default_connection_idle_secs() -> Spanned<u64> {
     unspanned(300)
+}
+
+fn default_client_span_wait_ms() -> Spanned<u64> {
+    let default = crate::derive::nesting::NestingLimits::default();
+    unspanned(default.max_wait.as_millis() as u64)
+}
+
+fn default_max_waiting_client_spans() -> Spanned<u64> {
+    let default = crate::derive::nesting::NestingLimits::default();
+    unspanned(default.max_waiting as u64)
 }
 
 /// Where a file seen for the first time (no checkpoint) starts being read.

@@ -63,6 +63,16 @@ const CONNECTION_IDLE_SECS: Range = Range {
     unit: "s",
     max_meaning: Some("1 day"),
 };
+const CLIENT_SPAN_WAIT_MS: Range = Range {
+    allowed: 0..=60_000,
+    unit: "ms",
+    max_meaning: Some("1 minute"),
+};
+const MAX_WAITING_CLIENT_SPANS: Range = Range {
+    allowed: 1..=1_048_576,
+    unit: "spans",
+    max_meaning: None,
+};
 const MAX_DISTINCT_SEGMENTS: Range = Range {
     allowed: 1..=10_000,
     unit: "words",
@@ -218,6 +228,16 @@ impl Checks<'_> {
             &net.idle_timeout_secs,
             "sources.net.idle_timeout_secs",
             &CONNECTION_IDLE_SECS,
+        );
+        self.range(
+            &net.client_span_wait_ms,
+            "sources.net.client_span_wait_ms",
+            &CLIENT_SPAN_WAIT_MS,
+        );
+        self.range(
+            &net.max_waiting_client_spans,
+            "sources.net.max_waiting_client_spans",
+            &MAX_WAITING_CLIENT_SPANS,
         );
     }
 
@@ -508,6 +528,35 @@ metrics:
             .2
             .contains("`1zone` is not a Prometheus label name"));
         assert!(found[1].2.contains("must start with `/`"));
+    }
+
+    #[test]
+    fn client_span_nesting_limits_are_checked_where_written() {
+        let text = "\
+sinks: {stdout: {}}
+sources:
+  net:
+    client_span_wait_ms: 60001
+    max_waiting_client_spans: 0
+";
+        let found = messages(text);
+        let messages: Vec<_> = found
+            .iter()
+            .map(|(line, _, message)| (*line, message.as_str()))
+            .collect();
+        assert_eq!(
+            messages,
+            [
+                (
+                    4,
+                    "sources.net.client_span_wait_ms: must be between 0 and 60000 ms (1 minute), found 60001"
+                ),
+                (
+                    5,
+                    "sources.net.max_waiting_client_spans: must be between 1 and 1048576 spans, found 0"
+                )
+            ]
+        );
     }
 
     #[test]

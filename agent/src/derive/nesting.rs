@@ -43,7 +43,8 @@ use crate::event::{HttpExchange, Role};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NestingLimits {
     /// From a client span's arrival: longer than almost every request
-    /// lives, short enough that a pure client's spans are not stale.
+    /// lives, short enough that a pure client's spans are not stale. Zero
+    /// turns nesting off: no client span waits.
     pub max_wait: Duration,
     /// At about 1 KiB a span, a few MiB at most.
     pub max_waiting: usize,
@@ -179,7 +180,11 @@ impl ClientNesting {
             tid: exchange.tid,
         };
         match exchange.role {
-            Role::Client if exchange.trace_parent().is_none() => {
+            // A zero wait is nesting turned off: nothing waits, so nothing
+            // is counted as having waited in vain.
+            Role::Client
+                if exchange.trace_parent().is_none() && !self.limits.max_wait.is_zero() =>
+            {
                 self.wait(thread, span, now, out);
             }
             Role::Client => out.push(SpanFamily::alone(span)),
@@ -497,6 +502,20 @@ mod tests {
         // A request that completes later finds nothing to nest.
         let server = stage.admit(exchange(Role::Server, 7, 0, 50));
         assert_eq!(stage.taken(), [SpanFamily::alone(server)]);
+    }
+
+    #[test]
+    fn a_zero_wait_nests_nothing_and_counts_nothing() {
+        let mut stage = Stage::new(NestingLimits {
+            max_wait: Duration::ZERO,
+            max_waiting: 4096,
+        });
+        let call = stage.admit(exchange(Role::Client, 7, 10, 20));
+        assert_eq!(stage.taken(), [SpanFamily::alone(call)], "left at once");
+        let server = stage.admit(exchange(Role::Server, 7, 0, 50));
+        assert_eq!(stage.taken(), [SpanFamily::alone(server)]);
+        let counts = stage.nesting.take_counts();
+        assert_eq!(counts, NestingCounts::default());
     }
 
     #[test]
