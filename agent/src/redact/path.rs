@@ -33,7 +33,7 @@ impl<'k> KeyPath<'k> {
     /// with, since a dotted key adds more than one.
     pub(super) fn enter(&mut self, key: &'k str) -> usize {
         let before = self.segments.len();
-        self.segments.extend(key.split('.'));
+        push_segments(&mut self.segments, key);
         self.segments.len() - before
     }
 
@@ -44,6 +44,18 @@ impl<'k> KeyPath<'k> {
     pub(super) fn segments(&self) -> &[&'k str] {
         &self.segments
     }
+}
+
+/// Pushes the segments of an object key onto a path: what `key.split('.')`
+/// gives, found with `memchr` since this runs for every member of every
+/// record.
+pub(super) fn push_segments<'k>(path: &mut Vec<&'k str>, key: &'k str) {
+    let mut from = 0;
+    for dot in memchr::memchr_iter(b'.', key.as_bytes()) {
+        path.push(&key[from..dot]);
+        from = dot + 1;
+    }
+    path.push(&key[from..]);
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
