@@ -56,7 +56,7 @@ pub enum Compression {
 
 impl Compression {
     fn parse(text: &str) -> Option<Compression> {
-        match text.trim() {
+        match text {
             "none" => Some(Compression::None),
             "gzip" => Some(Compression::Gzip),
             _ => None,
@@ -66,7 +66,7 @@ impl Compression {
 
 impl Protocol {
     fn parse(text: &str) -> Option<Protocol> {
-        match text.trim() {
+        match text {
             "grpc" => Some(Protocol::Grpc),
             "http/protobuf" => Some(Protocol::HttpProtobuf),
             _ => None,
@@ -286,17 +286,13 @@ impl OtlpConfig {
                 .filter(|(_, value)| !value.trim().is_empty())
         };
 
-        let protocol = self.protocol.unwrap_or_else(|| match var("PROTOCOL") {
-            Some((name, value)) => Protocol::parse(&value).unwrap_or_else(|| {
-                // Only two values are legal and neither is a secret, but
-                // a typo could be anything: name the variable only.
-                tracing::warn!(
-                    variable = %name,
-                    "unsupported OTLP protocol ignored (grpc and http/protobuf are)"
-                );
-                Protocol::Grpc
-            }),
-            None => Protocol::Grpc,
+        let protocol = self.protocol.unwrap_or_else(|| {
+            parsed(
+                var("PROTOCOL"),
+                Protocol::parse,
+                "unsupported OTLP protocol ignored (grpc and http/protobuf are)",
+            )
+            .unwrap_or(Protocol::Grpc)
         });
 
         let url = match (&self.endpoint, var("ENDPOINT")) {
@@ -321,26 +317,23 @@ impl OtlpConfig {
                 .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.clone())),
         );
 
-        let timeout_ms = self.timeout_ms.unwrap_or_else(|| match var("TIMEOUT") {
-            Some((name, value)) => value.trim().parse().unwrap_or_else(|_| {
-                tracing::warn!(variable = %name, "OTLP timeout is not a number of milliseconds; ignored");
-                DEFAULT_TIMEOUT_MS
-            }),
-            None => DEFAULT_TIMEOUT_MS,
+        let timeout_ms = self.timeout_ms.unwrap_or_else(|| {
+            parsed(
+                var("TIMEOUT"),
+                |v| v.parse().ok(),
+                "OTLP timeout is not a number of milliseconds; ignored",
+            )
+            .unwrap_or(DEFAULT_TIMEOUT_MS)
         });
 
-        let compression = self
-            .compression
-            .unwrap_or_else(|| match var("COMPRESSION") {
-                Some((name, value)) => Compression::parse(&value).unwrap_or_else(|| {
-                    tracing::warn!(
-                        variable = %name,
-                        "unsupported OTLP compression ignored (gzip and none are)"
-                    );
-                    Compression::None
-                }),
-                None => Compression::None,
-            });
+        let compression = self.compression.unwrap_or_else(|| {
+            parsed(
+                var("COMPRESSION"),
+                Compression::parse,
+                "unsupported OTLP compression ignored (gzip and none are)",
+            )
+            .unwrap_or(Compression::None)
+        });
 
         let file = |set: &Option<PathBuf>, suffix: &str| {
             set.clone()
@@ -376,6 +369,22 @@ impl OtlpConfig {
             tls,
         }
     }
+}
+
+/// The value of a variable found as (name, value), read by `parse`. One the
+/// specification does not allow is ignored with the warning `refused`,
+/// which names the variable only: a typo could be anything, a secret too.
+fn parsed<T>(
+    found: Option<(String, String)>,
+    parse: impl Fn(&str) -> Option<T>,
+    refused: &str,
+) -> Option<T> {
+    let (name, value) = found?;
+    let parsed = parse(value.trim());
+    if parsed.is_none() {
+        tracing::warn!(variable = %name, "{refused}");
+    }
+    parsed
 }
 
 /// The URL for traces from a generic endpoint: as given for gRPC; for
