@@ -903,9 +903,9 @@ impl Redactor {
         if work.allowed_packs != 0 {
             let rules = &self.rules;
             let allowed = work.allowed_packs;
-            work.scratch.hits.retain(|hit| {
-                rules[hit.rule].pack >= 64 || allowed & 1 << rules[hit.rule].pack == 0
-            });
+            work.scratch
+                .hits
+                .retain(|hit| allowed & pack_bit(rules[hit.rule].pack) == 0);
         }
         if work.scratch.hits.is_empty() {
             return Ok(unchanged(spliced));
@@ -1006,7 +1006,7 @@ impl Redactor {
             .take(64)
             .enumerate()
             .filter(|(_, allow)| allow.exempts(path))
-            .fold(0, |packs, (pack, _)| packs | 1 << pack);
+            .fold(0, |packs, (pack, _)| packs | pack_bit(pack));
         PathFacts {
             field_rule: self.field_rule_for(path),
             label,
@@ -1062,6 +1062,16 @@ fn verdict<'a>(matcher: &FieldMatcher, allow: &'a AllowList, path: &[&str]) -> V
         }
     }
     exempt.map_or(Verdict::Untouched, |by| Verdict::Exempt { by })
+}
+
+/// Rule file `pack`'s bit in [`PathFacts::allowed_packs`]; files past the
+/// 64th have none, so their hits always stand.
+fn pack_bit(pack: usize) -> u64 {
+    if pack < 64 {
+        1 << pack
+    } else {
+        0
+    }
 }
 
 pub(super) fn deeper(depth: usize) -> Result<usize, RedactionFailureReason> {
