@@ -49,6 +49,39 @@ fn main() {
     });
     let ripgrep = ripgrep(&redactor, &text);
     report(&stats, text.len(), checked, ours, ripgrep);
+    report_floors(&redactor, &text);
+    report_by_encoding(&redactor, &lines, ours);
+}
+
+/// What reading the corpus costs before any rule logic: the engine's union
+/// automaton alone over every line (every byte, no gate, nothing confirmed),
+/// and one `memchr` pass (memory speed on this host). The first is the floor
+/// of the one-automaton design on this host.
+fn report_floors(redactor: &Redactor, text: &str) {
+    let walk = || -> usize { text.lines().map(|l| redactor.automaton_pass(l)).sum() };
+    walk();
+    let automaton = median(RUNS, || {
+        let start = Instant::now();
+        black_box(walk());
+        start.elapsed()
+    });
+    let newlines = median(RUNS, || {
+        let start = Instant::now();
+        black_box(memchr::memchr_iter(b'\n', text.as_bytes()).count());
+        start.elapsed()
+    });
+    let mbps = |t: Duration| text.len() as f64 / 1e6 / t.as_secs_f64();
+    println!();
+    println!("| reference, one core | MB/s |");
+    println!("| --- | ---: |");
+    println!(
+        "| the union automaton alone, every byte of every line, nothing confirmed | {:.0} |",
+        mbps(automaton)
+    );
+    println!(
+        "| `memchr` for newlines (memory speed) | {:.0} |",
+        mbps(newlines)
+    );
 }
 
 /// Every line through `redact_text`, as the pipeline sends every message.
@@ -60,6 +93,36 @@ fn redact_corpus(redactor: &Redactor, text: &str) -> usize {
         }
     }
     changed
+}
+
+/// Each encoding's lines timed on their own: where the time of the whole run
+/// goes, and which encoding is slowest per byte.
+fn report_by_encoding(redactor: &Redactor, lines: &[corpus::Line], whole: Duration) {
+    println!();
+    println!("| encoding | share of bytes | MB/s | share of time |");
+    println!("| --- | ---: | ---: | ---: |");
+    let total: usize = lines.iter().map(|l| l.text.len() + 1).sum();
+    for encoding in corpus::Encoding::ALL {
+        let mut text = String::new();
+        for line in lines.iter().filter(|l| l.encoding == encoding) {
+            text.push_str(&line.text);
+            text.push('\n');
+        }
+        if text.is_empty() {
+            continue;
+        }
+        let took = median(RUNS, || {
+            let start = Instant::now();
+            black_box(redact_corpus(redactor, &text));
+            start.elapsed()
+        });
+        println!(
+            "| {encoding:?} | {:.1} % | {:.0} | {:.1} % |",
+            100.0 * text.len() as f64 / total as f64,
+            text.len() as f64 / 1e6 / took.as_secs_f64(),
+            100.0 * took.as_secs_f64() / whole.as_secs_f64()
+        );
+    }
 }
 
 /// What the answer check found.

@@ -557,6 +557,14 @@ impl Redactor {
         self.text.pattern_sources()
     }
 
+    /// How many (pattern, match end) pairs the text rules' union automaton
+    /// reports in `text`, walking every byte (no gate, nothing confirmed, no
+    /// views): the cost floor of the one-pass design, for `benches/phi_scan.rs`.
+    #[doc(hidden)]
+    pub fn automaton_pass(&self, text: &str) -> usize {
+        self.with_scratch(|scratch| self.text.union_pass(text.as_bytes(), scratch))
+    }
+
     /// Runs every rule's examples against the rules as compiled (with their
     /// file's allow-list). Returns how many examples were checked.
     pub fn check_examples(&self) -> Result<usize, Vec<RuleError>> {

@@ -460,6 +460,21 @@ impl TextRules {
         sources
     }
 
+    /// See [`Redactor::automaton_pass`](super::Redactor::automaton_pass).
+    pub(super) fn union_pass(&self, text: &[u8], scratch: &mut Scratch) -> usize {
+        let Some(union) = &self.union else {
+            return 0;
+        };
+        let cache = scratch
+            .union_cache
+            .get_or_insert_with(|| union.dfa.create_cache());
+        let mut ends = 0;
+        // The walk cannot fail (see `find_through_union`); a failure counts
+        // as no ends, which only makes this floor look faster.
+        let _ = each_match_end(&union.dfa, cache, text, |_, _| ends += 1);
+        ends
+    }
+
     /// Whether `scratch` was made for these rules.
     pub(super) fn owns(&self, scratch: &Scratch) -> bool {
         scratch.owner == self.id
