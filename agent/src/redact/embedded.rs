@@ -10,13 +10,16 @@
 //! walk replaced something. Parsing is the expensive part, so it is tried only
 //! when the text looks like a document and holds a key that some field rule
 //! names (one case-insensitive Aho-Corasick pass); otherwise the text rules
-//! alone decide, as they would anyway. Every byte parsed is charged to the
-//! record's budget.
+//! alone decide, as they would anyway. A text that is one whole document is
+//! first read from its bytes (`byte_walk.rs`): found unchanged, or written
+//! out as the walk would redact it, without building a `Value`; only where
+//! that reader is unsure is it parsed and walked. Every byte parsed is
+//! charged to the record's budget.
 
 use serde_json::Value;
 
 // A child of this module: documents found in text are its only entry point.
-mod clean_json;
+mod byte_walk;
 
 use super::engine::{deeper, Work};
 use super::path::KeyPath;
@@ -83,31 +86,24 @@ impl Redactor {
                     .document_is_clean(&text[start..end], depth, work)
                     .is_ok()
             {
-                return Ok(Spliced {
-                    text: None,
-                    documents: vec![(start, end)],
-                    in_original: vec![(start, end)],
-                    whole: true,
-                });
+                return Ok(whole_document(text, start, end, None));
+            }
+            work.budget = before.clone();
+            // Rewritten from its bytes when that is sure to give what the
+            // walk of the parsed document gives; otherwise parsed and walked.
+            // `--explain` wants the walk's per-rule report.
+            if shortcut && report.is_none() {
+                let counted = work.hits.to_vec();
+                if let Ok(document) = self.rewritten_document(&text[start..end], depth, work) {
+                    return Ok(whole_document(text, start, end, document));
+                }
+                work.hits.copy_from_slice(&counted);
             }
             work.budget = before;
             if let Ok(value) = serde_json::from_str::<Value>(&text[start..end]) {
                 let document =
                     self.redact_document(value, depth, work, report.as_deref_mut(), (start, end))?;
-                return Ok(match document {
-                    None => Spliced {
-                        text: None,
-                        documents: vec![(start, end)],
-                        in_original: vec![(start, end)],
-                        whole: true,
-                    },
-                    Some(document) => Spliced {
-                        text: Some(format!("{}{}{}", &text[..start], document, &text[end..])),
-                        documents: vec![(start, start + document.len())],
-                        in_original: vec![(start, end)],
-                        whole: true,
-                    },
-                });
+                return Ok(whole_document(text, start, end, document));
             }
         }
         let mut spliced = Spliced::default();
@@ -225,6 +221,25 @@ impl Redactor {
         }
         // Serializing a `Value` cannot fail (its keys are strings).
         Ok(Some(serde_json::to_string(&value).unwrap_or_default()))
+    }
+}
+
+/// What became of a text that is one document, at `start..end`: `document`
+/// is its new text, if it changed.
+fn whole_document(text: &str, start: usize, end: usize, document: Option<String>) -> Spliced {
+    match document {
+        None => Spliced {
+            text: None,
+            documents: vec![(start, end)],
+            in_original: vec![(start, end)],
+            whole: true,
+        },
+        Some(document) => Spliced {
+            text: Some(format!("{}{}{}", &text[..start], document, &text[end..])),
+            documents: vec![(start, start + document.len())],
+            in_original: vec![(start, end)],
+            whole: true,
+        },
     }
 }
 

@@ -299,7 +299,7 @@ pub(super) struct Work<'a> {
 }
 
 /// What became of a text.
-enum Scanned {
+pub(super) enum Scanned {
     Unchanged,
     /// The result is in `scratch.out`.
     InScratch,
@@ -775,12 +775,17 @@ impl Redactor {
     ) -> Result<(), RedactionFailureReason> {
         match rule {
             Some(rule) => {
-                self.rules[rule].replacement.apply(value);
-                work.hits[rule] += 1;
+                self.take(rule, value, work);
                 Ok(())
             }
             None => self.descend(value, path, depth, work),
         }
+    }
+
+    /// `rule` takes `value` whole: replaced, and counted.
+    pub(super) fn take(&self, rule: usize, value: &mut Value, work: &mut Work<'_>) {
+        self.rules[rule].replacement.apply(value);
+        work.hits[rule] += 1;
     }
 
     pub(super) fn descend<'v>(
@@ -865,27 +870,40 @@ impl Redactor {
         if work.embedded == 0 {
             work.budget.earn(text.len());
         }
-        // Without a document in it, `scan_str` only runs the text rules, so
-        // a text they found clean before is clean again, at the same charge.
-        let plain = !self.text.none_enabled() && self.document_candidate(text).is_none();
-        if plain {
-            if let Some(charge) = self.clean_charge(text) {
-                return work.budget.spend(charge);
-            }
-        }
-        let before = work.budget.left;
-        match self.scan_str(text, depth, work)? {
-            // Clean only because an allow list dropped hits is not clean
-            // elsewhere.
-            Scanned::Unchanged if plain && work.allowed_packs == 0 => {
-                self.remember_clean(text, before - work.budget.left)
-            }
+        match self.scan_value(text, depth, work)? {
             Scanned::Unchanged => {}
             // The old text's buffer becomes the next output buffer.
             Scanned::InScratch => std::mem::swap(text, &mut work.scratch.out),
             Scanned::Owned(new) => *text = new,
         }
         Ok(())
+    }
+
+    /// What [`scan_text`](Self::scan_text) does to a string value, with the
+    /// budget already earned, for a caller that does not own the string.
+    pub(super) fn scan_value(
+        &self,
+        text: &str,
+        depth: usize,
+        work: &mut Work<'_>,
+    ) -> Result<Scanned, RedactionFailureReason> {
+        // Without a document in it, `scan_str` only runs the text rules, so
+        // a text they found clean before is clean again, at the same charge.
+        let plain = !self.text.none_enabled() && self.document_candidate(text).is_none();
+        if plain {
+            if let Some(charge) = self.clean_charge(text) {
+                work.budget.spend(charge)?;
+                return Ok(Scanned::Unchanged);
+            }
+        }
+        let before = work.budget.left;
+        let scanned = self.scan_str(text, depth, work)?;
+        // Clean only because an allow list dropped hits is not clean
+        // elsewhere.
+        if matches!(scanned, Scanned::Unchanged) && plain && work.allowed_packs == 0 {
+            self.remember_clean(text, before - work.budget.left)
+        }
+        Ok(scanned)
     }
 
     /// The whole text pipeline over one text: JSON documents inside it
