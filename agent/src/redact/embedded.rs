@@ -11,10 +11,9 @@
 //! when the text looks like a document and holds a key that some field rule
 //! names (one case-insensitive Aho-Corasick pass); otherwise the text rules
 //! alone decide, as they would anyway. A text that is one whole document is
-//! first read from its bytes (`byte_walk.rs`): found unchanged, or written
-//! out as the walk would redact it, without building a `Value`; only where
-//! that reader is unsure is it parsed and walked. Every byte parsed is
-//! charged to the record's budget.
+//! first walked over its bytes (`byte_walk.rs`), without building a `Value`;
+//! only where that reader is unsure is it parsed and walked. Every byte
+//! parsed is charged to the record's budget.
 
 use serde_json::Value;
 
@@ -74,27 +73,18 @@ impl Redactor {
         let depth = deeper(depth)?;
         if whole {
             work.budget.spend(end - start)?;
-            // A document that may change is read again in full, and charged
-            // again: the shortcut's charges must not count twice.
             let before = work.budget.clone();
             #[cfg(test)]
             let shortcut = !self.always_parse_json;
             #[cfg(not(test))]
             let shortcut = true;
-            if shortcut
-                && self
-                    .document_is_clean(&text[start..end], depth, work)
-                    .is_ok()
-            {
-                return Ok(whole_document(text, start, end, None));
-            }
-            work.budget = before.clone();
-            // Rewritten from its bytes when that is sure to give what the
-            // walk of the parsed document gives; otherwise parsed and walked.
-            // `--explain` wants the walk's per-rule report.
+            // Read from its bytes when that is sure to give what the walk of
+            // the parsed document gives; otherwise parsed and walked, from
+            // the charges and counts before. `--explain` wants the walk's
+            // per-rule report.
             if shortcut && report.is_none() {
                 let counted = work.hits.to_vec();
-                if let Ok(document) = self.rewritten_document(&text[start..end], depth, work) {
+                if let Ok(document) = self.walked_document(&text[start..end], depth, work) {
                     return Ok(whole_document(text, start, end, document));
                 }
                 work.hits.copy_from_slice(&counted);

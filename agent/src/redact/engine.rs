@@ -950,28 +950,6 @@ impl Redactor {
         Ok(Scanned::InScratch)
     }
 
-    /// Whether the enabled text rules find nothing in `text` (as
-    /// [`text_hits`](Self::text_hits) would leave `work.scratch.hits` empty),
-    /// with the same charge.
-    pub(super) fn text_is_clean(
-        &self,
-        text: &str,
-        work: &mut Work<'_>,
-    ) -> Result<bool, RedactionFailureReason> {
-        if let Some(charge) = self.clean_charge(text) {
-            work.scratch.hits.clear();
-            work.budget.spend(charge)?;
-            return Ok(true);
-        }
-        let before = work.budget.left;
-        self.text_hits(text, work)?;
-        let clean = work.scratch.hits.is_empty();
-        if clean {
-            self.remember_clean(text, before - work.budget.left);
-        }
-        Ok(clean)
-    }
-
     fn clean_charge(&self, text: &str) -> Option<usize> {
         #[cfg(test)]
         if self.no_memos {
@@ -1001,6 +979,7 @@ impl Redactor {
         )
     }
 
+    #[cfg(test)]
     pub(super) fn text_rules(&self) -> &TextRules {
         &self.text
     }
