@@ -95,21 +95,19 @@ fn redact_corpus(redactor: &Redactor, text: &str) -> usize {
     changed
 }
 
-/// Each encoding's lines timed on their own: where the time of the whole run
-/// goes, and which encoding is slowest per byte.
+/// Each kind of line timed on its own: where the time of the whole run goes,
+/// and which lines are slowest per byte. By encoding, then by whether the
+/// line carries PHI and whether it is a JSON document.
 fn report_by_encoding(redactor: &Redactor, lines: &[corpus::Line], whole: Duration) {
-    println!();
-    println!("| encoding | share of bytes | MB/s | share of time |");
-    println!("| --- | ---: | ---: | ---: |");
     let total: usize = lines.iter().map(|l| l.text.len() + 1).sum();
-    for encoding in corpus::Encoding::ALL {
+    let row = |label: &str, pick: &dyn Fn(&corpus::Line) -> bool| {
         let mut text = String::new();
-        for line in lines.iter().filter(|l| l.encoding == encoding) {
+        for line in lines.iter().filter(|l| pick(l)) {
             text.push_str(&line.text);
             text.push('\n');
         }
         if text.is_empty() {
-            continue;
+            return;
         }
         let took = median(RUNS, || {
             let start = Instant::now();
@@ -117,11 +115,26 @@ fn report_by_encoding(redactor: &Redactor, lines: &[corpus::Line], whole: Durati
             start.elapsed()
         });
         println!(
-            "| {encoding:?} | {:.1} % | {:.0} | {:.1} % |",
+            "| {label} | {:.1} % | {:.0} | {:.1} % |",
             100.0 * text.len() as f64 / total as f64,
             text.len() as f64 / 1e6 / took.as_secs_f64(),
             100.0 * took.as_secs_f64() / whole.as_secs_f64()
         );
+    };
+    println!();
+    println!("| lines | share of bytes | MB/s | share of time |");
+    println!("| --- | ---: | ---: | ---: |");
+    for encoding in corpus::Encoding::ALL {
+        row(&format!("{encoding:?}"), &|l| l.encoding == encoding);
+    }
+    let json = |l: &corpus::Line| l.text.trim_start().starts_with('{');
+    for (label, phi, is_json) in [
+        ("without PHI, JSON", false, true),
+        ("without PHI, other", false, false),
+        ("with PHI, JSON", true, true),
+        ("with PHI, other", true, false),
+    ] {
+        row(label, &|l| l.is_clean() != phi && json(l) == is_json);
     }
 }
 
