@@ -890,18 +890,23 @@ impl Redactor {
         // Without a document in it, `scan_str` only runs the text rules, so
         // a text they found clean before is clean again, at the same charge.
         let plain = !self.text.none_enabled() && self.document_candidate(text).is_none();
-        if plain {
-            if let Some(charge) = self.clean_charge(text) {
+        let memo_key = if plain { self.memo_key(text) } else { None };
+        if let Some(key) = memo_key {
+            if let Some(charge) = clean_text_memo::clean_charge(self.memo_owner, text, key) {
                 work.budget.spend(charge)?;
                 return Ok(Scanned::Unchanged);
             }
         }
         let before = work.budget.left;
-        let scanned = self.scan_str(text, depth, work)?;
+        let scanned = if plain {
+            self.scan_with_text_rules(text, embedded::Spliced::default(), work)?
+        } else {
+            self.scan_str(text, depth, work)?
+        };
         // Clean only because an allow list dropped hits is not clean
         // elsewhere.
-        if matches!(scanned, Scanned::Unchanged) && plain && work.allowed_packs == 0 {
-            self.remember_clean(text, before - work.budget.left)
+        if let (Scanned::Unchanged, Some(key), 0) = (&scanned, memo_key, work.allowed_packs) {
+            clean_text_memo::remember_clean(self.memo_owner, text, key, before - work.budget.left)
         }
         Ok(scanned)
     }
@@ -916,6 +921,17 @@ impl Redactor {
         work: &mut Work<'_>,
     ) -> Result<Scanned, RedactionFailureReason> {
         let spliced = self.embedded_json(text, depth, work, None)?;
+        self.scan_with_text_rules(text, spliced, work)
+    }
+
+    /// The text rules over `text` once its documents are `spliced` (see
+    /// [`scan_str`](Self::scan_str)).
+    fn scan_with_text_rules(
+        &self,
+        text: &str,
+        spliced: embedded::Spliced,
+        work: &mut Work<'_>,
+    ) -> Result<Scanned, RedactionFailureReason> {
         let current = spliced.text.as_deref().unwrap_or(text);
         let unchanged =
             |spliced: embedded::Spliced| spliced.text.map_or(Scanned::Unchanged, Scanned::Owned);
@@ -950,16 +966,13 @@ impl Redactor {
         Ok(Scanned::InScratch)
     }
 
-    fn clean_charge(&self, text: &str) -> Option<usize> {
+    /// Where `text` is remembered as clean, if it may be.
+    fn memo_key(&self, text: &str) -> Option<u64> {
         #[cfg(test)]
         if self.no_memos {
             return None;
         }
-        clean_text_memo::clean_charge(self.memo_owner, text)
-    }
-
-    fn remember_clean(&self, text: &str, charge: usize) {
-        clean_text_memo::remember_clean(self.memo_owner, text, charge)
+        clean_text_memo::key(text)
     }
 
     /// Every enabled text rule's hits in `text` and its views, into

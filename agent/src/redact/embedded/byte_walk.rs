@@ -65,7 +65,8 @@ impl Redactor {
             bytes: doc.as_bytes(),
             at: 0,
             out: None,
-            keys: Vec::new(),
+            // Room for a typical line's keys, so they are not grown there.
+            keys: Vec::with_capacity(32),
             objects: 0,
         };
         let before: u64 = work.hits.iter().sum();
@@ -181,7 +182,7 @@ impl<'t> Reader<'_, 't> {
     /// The whole document, `depth` being the depth the walk starts from.
     fn document(&mut self, depth: usize, work: &mut Work<'_>) -> Read {
         self.skip_ws();
-        let mut path: Vec<&str> = Vec::new();
+        let mut path: Vec<&str> = Vec::with_capacity(16);
         match self.peek() {
             // The walk enters a top-level object's members at `depth`, and
             // descends into anything else (one level deeper for an array).

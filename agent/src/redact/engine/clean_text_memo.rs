@@ -38,18 +38,19 @@ thread_local! {
     };
 }
 
-/// What scanning `text` charged when the rules of `owner` found nothing in
-/// it, if that is remembered.
-pub(super) fn clean_charge(owner: u64, text: &str) -> Option<usize> {
-    if text.len() > MAX_TEXT_LEN {
-        return None;
-    }
+/// The key `text` is remembered under, if it is short enough to be.
+pub(super) fn key(text: &str) -> Option<u64> {
+    (text.len() <= MAX_TEXT_LEN).then(|| xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
+}
+
+/// What scanning `text` (whose [`key`] is `hash`) charged when the rules of
+/// `owner` found nothing in it, if that is remembered.
+pub(super) fn clean_charge(owner: u64, text: &str, hash: u64) -> Option<usize> {
     MEMO.with(|memo| {
         let memo = memo.try_borrow().ok()?;
         if memo.owner != owner {
             return None;
         }
-        let hash = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
         match memo.texts.get(&hash) {
             Some((known, charge)) if **known == *text => Some(*charge),
             _ => None,
@@ -57,12 +58,9 @@ pub(super) fn clean_charge(owner: u64, text: &str) -> Option<usize> {
     })
 }
 
-/// Remembers that the rules of `owner` found nothing in `text`, and that
-/// scanning it charged `charge`.
-pub(super) fn remember_clean(owner: u64, text: &str, charge: usize) {
-    if text.len() > MAX_TEXT_LEN {
-        return;
-    }
+/// Remembers that the rules of `owner` found nothing in `text` (whose
+/// [`key`] is `hash`), and that scanning it charged `charge`.
+pub(super) fn remember_clean(owner: u64, text: &str, hash: u64, charge: usize) {
     MEMO.with(|memo| {
         let Ok(mut memo) = memo.try_borrow_mut() else {
             return;
@@ -72,7 +70,6 @@ pub(super) fn remember_clean(owner: u64, text: &str, charge: usize) {
             memo.seen.clear();
             memo.owner = owner;
         }
-        let hash = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
         if memo.seen.len() >= MAX_TEXTS {
             memo.seen.clear();
         }
