@@ -65,6 +65,7 @@ fn report_floors(redactor: &Redactor, text: &str) {
         black_box(walk());
         start.elapsed()
     });
+    let one_pattern = one_pattern_walk(text);
     let newlines = median(RUNS, || {
         let start = Instant::now();
         black_box(memchr::memchr_iter(b'\n', text.as_bytes()).count());
@@ -79,9 +80,55 @@ fn report_floors(redactor: &Redactor, text: &str) {
         mbps(automaton)
     );
     println!(
+        "| a lazy DFA of one pattern (`{ONE_PATTERN}`), same walk | {:.0} |",
+        mbps(one_pattern)
+    );
+    println!(
         "| `memchr` for newlines (memory speed) | {:.0} |",
         mbps(newlines)
     );
+}
+
+/// The pattern of the smallest automaton [`one_pattern_walk`] measures.
+const ONE_PATTERN: &str = r"\b\d{3}-\d{2}-\d{4}\b";
+
+/// How long a lazy DFA of [`ONE_PATTERN`] alone takes to walk every line:
+/// what reading a byte at a time costs on this host when the automaton is
+/// as small as it gets.
+fn one_pattern_walk(text: &str) -> Duration {
+    use regex_automata::hybrid::dfa::DFA;
+    use regex_automata::{nfa::thompson, Input, MatchKind};
+
+    let dfa = DFA::builder()
+        .syntax(
+            regex_automata::util::syntax::Config::new()
+                .unicode(false)
+                .utf8(false),
+        )
+        .thompson(thompson::Config::new().utf8(false))
+        .configure(DFA::config().match_kind(MatchKind::All))
+        .build(ONE_PATTERN)
+        .expect("the pattern compiles");
+    let mut cache = dfa.create_cache();
+    let mut walk = || -> Option<usize> {
+        let mut ends = 0;
+        for line in text.lines() {
+            let mut sid = dfa
+                .start_state_forward(&mut cache, &Input::new(line))
+                .ok()?;
+            for &byte in line.as_bytes() {
+                sid = dfa.next_state(&mut cache, sid, byte).ok()?;
+                ends += usize::from(sid.is_match());
+            }
+        }
+        Some(ends)
+    };
+    walk().expect("the DFA neither quits nor gives up");
+    median(RUNS, || {
+        let start = Instant::now();
+        black_box(walk().expect("the DFA neither quits nor gives up"));
+        start.elapsed()
+    })
 }
 
 /// Every line through `redact_text`, as the pipeline sends every message.
@@ -98,6 +145,9 @@ fn redact_corpus(redactor: &Redactor, text: &str) -> usize {
 /// Each kind of line timed on its own: where the time of the whole run goes,
 /// and which lines are slowest per byte. By encoding, then by whether the
 /// line carries PHI and whether it is a JSON document.
+// Not inlined, so that callgrind can count its instructions apart from the
+// mixed run's (`--toggle-collect=phi_scan::report_by_encoding`).
+#[inline(never)]
 fn report_by_encoding(redactor: &Redactor, lines: &[corpus::Line], whole: Duration) {
     let total: usize = lines.iter().map(|l| l.text.len() + 1).sum();
     let row = |label: &str, pick: &dyn Fn(&corpus::Line) -> bool| {
