@@ -659,6 +659,7 @@ mod tests {
 
     use super::{corpus, Unsure};
     use crate::redact::engine::{Budget, Work};
+    use crate::redact::text::Scratch;
     use crate::redact::Redactor;
 
     /// Asserts that `line` comes out of the shortcut exactly as out of the
@@ -726,6 +727,17 @@ mod tests {
         }
     }
 
+    /// What a record's redaction starts with, with room in its budget.
+    fn fresh_work<'a>(hits: &'a mut [u64], scratch: &'a mut Scratch) -> Work<'a> {
+        Work {
+            hits,
+            scratch,
+            budget: Budget::new(1 << 20, 0),
+            embedded: 0,
+            allowed_packs: 0,
+        }
+    }
+
     /// The reader itself answers for documents that change, rather than
     /// leaving them to the full path every time (which the comparisons above
     /// could not tell apart), and its answer is the walk's.
@@ -739,13 +751,7 @@ mod tests {
         );
         let mut scratch = fast.text_rules().new_scratch();
         let mut hits = vec![0; fast.rule_ids().len()];
-        let mut work = Work {
-            hits: &mut hits,
-            scratch: &mut scratch,
-            budget: Budget::new(1 << 20, 0),
-            embedded: 0,
-            allowed_packs: 0,
-        };
+        let mut work = fresh_work(&mut hits, &mut scratch);
         let rewritten = fast
             .walked_document(doc, 1, &mut work)
             .expect("the reader is sure of this document")
@@ -767,13 +773,7 @@ mod tests {
 
         let duplicate = r#"{"a":"SSN 123-45-6789","a":1}"#;
         let mut hits = vec![0; fast.rule_ids().len()];
-        let mut work = Work {
-            hits: &mut hits,
-            scratch: &mut scratch,
-            budget: Budget::new(1 << 20, 0),
-            embedded: 0,
-            allowed_packs: 0,
-        };
+        let mut work = fresh_work(&mut hits, &mut scratch);
         assert_eq!(fast.walked_document(duplicate, 1, &mut work), Err(Unsure));
         same(&fast, &slow, duplicate);
         // Unchanged, a duplicate is no matter, nor is the layout: no output.
