@@ -657,6 +657,8 @@ mod corpus;
 mod tests {
     use std::borrow::Cow;
 
+    use proptest::prelude::*;
+
     use super::{corpus, Unsure};
     use crate::redact::engine::{Budget, Work};
     use crate::redact::text::Scratch;
@@ -780,6 +782,132 @@ mod tests {
         let clean = "{ \"a\" : 1,\n \"a\": \"x\\u0041\" }";
         assert_eq!(fast.walked_document(clean, 1, &mut work), Ok(None));
         same(&fast, &slow, clean);
+    }
+
+    /// A JSON value built from keys rules name and values that carry PHI,
+    /// escapes, numbers serde_json writes otherwise, and nesting.
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        use serde_json::Value;
+        let scalar = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            prop_oneof![Just(1.5), Just(-0.0), Just(1e300), Just(2.0)].prop_map(Value::from),
+            prop::sample::select(vec![
+                "ok",
+                "SSN 123-45-6789",
+                "Jane Roe",
+                "MRN-0048213",
+                "call 555-867-5309",
+                "jane.roe@example.com",
+                "tab\there \u{e9} \"quoted\" back\\slash",
+                "{\"ssn\":\"123-45-6789\"}",
+                "{\"status\":\"ok\"}",
+                "/patients/123-45-6789/records",
+                "4111111111111111",
+                "2024-01-01T00:00:00Z",
+            ])
+            .prop_map(Value::from),
+        ];
+        let key = prop::sample::select(vec![
+            "msg",
+            "ssn",
+            "patient",
+            "name",
+            "given",
+            "mrn",
+            "dob",
+            "status",
+            "a",
+            "a.b",
+            "trace_id",
+            "address",
+            "@timestamp",
+            "x\u{1}",
+        ]);
+        scalar.prop_recursive(4, 48, 6, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                prop::collection::vec((key.clone(), inner), 0..6).prop_map(|members| {
+                    // Written member by member below, so duplicates survive.
+                    serde_json::Value::Array(
+                        members
+                            .into_iter()
+                            .map(|(k, v)| serde_json::json!({ "k": k, "v": v }))
+                            .collect(),
+                    )
+                }),
+            ]
+        })
+    }
+
+    /// Writes `value`, turning the arrays of `{"k","v"}` pairs made by
+    /// [`json_value`] into objects with those members in order (duplicate
+    /// keys included), with or without whitespace between tokens.
+    fn write(value: &serde_json::Value, spaced: bool, out: &mut String) {
+        use serde_json::Value;
+        let gap = if spaced { " " } else { "" };
+        match value {
+            Value::Array(items)
+                if !items.is_empty()
+                    && items
+                        .iter()
+                        .all(|i| i.get("k").is_some() && i.get("v").is_some()) =>
+            {
+                out.push('{');
+                for (n, item) in items.iter().enumerate() {
+                    if n > 0 {
+                        out.push(',');
+                        out.push_str(gap);
+                    }
+                    out.push_str(&item["k"].to_string());
+                    out.push(':');
+                    out.push_str(gap);
+                    write(&item["v"], spaced, out);
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for (n, item) in items.iter().enumerate() {
+                    if n > 0 {
+                        out.push(',');
+                        out.push_str(gap);
+                    }
+                    write(item, spaced, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+
+    proptest! {
+        /// Any document of this shape comes out of the reader as out of the
+        /// parse and walk: text, copied or not, and every hit.
+        #[test]
+        fn generated_documents_come_out_as_from_the_full_walk(
+            members in prop::collection::vec((
+                prop::sample::select(vec!["msg", "patient", "ssn", "data", "a"]),
+                json_value(),
+            ), 1..6),
+            spaced in any::<bool>(),
+        ) {
+            // Built once: compiling the pack twice per case would be most of
+            // the test's time.
+            static PAIR: std::sync::OnceLock<(Redactor, Redactor)> = std::sync::OnceLock::new();
+            let (fast, slow) = PAIR.get_or_init(pair);
+            let mut doc = String::from("{");
+            for (n, (key, value)) in members.iter().enumerate() {
+                if n > 0 {
+                    doc.push(',');
+                }
+                doc.push_str(&format!("{key:?}:"));
+                write(value, spaced, &mut doc);
+            }
+            doc.push('}');
+            same(fast, slow, &doc);
+        }
     }
 
     #[test]
