@@ -446,8 +446,8 @@ fn captured_traffic_reaches_prometheus() {
         let (status, _) = get(port, path).expect("python server answers");
         assert!(status == 200 || status == 503);
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    // The server lives until its exchanges are out: the agent names a host
+    // process from /proc, which a loaded machine may read after a kill.
     agent.wait_for(Duration::from_secs(20), "eight exchanges", |records| {
         records
             .iter()
@@ -455,6 +455,8 @@ fn captured_traffic_reaches_prometheus() {
             .count()
             == 8
     });
+    let _ = server.kill();
+    let _ = server.wait();
     std::thread::sleep(Duration::from_millis(1200));
     let (status, _, stderr) = agent.terminate();
     assert!(status.success(), "{stderr}");
