@@ -83,11 +83,16 @@ impl Redactor {
             // the charges and counts before. `--explain` wants the walk's
             // per-rule report.
             if shortcut && report.is_none() {
-                let counted = work.hits.to_vec();
-                if let Ok(document) = self.walked_document(&text[start..end], depth, work) {
+                let saved = work.scratch.saved_hits.len();
+                work.scratch.saved_hits.extend_from_slice(work.hits);
+                let walked = self.walked_document(&text[start..end], depth, work);
+                if walked.is_err() {
+                    work.hits.copy_from_slice(&work.scratch.saved_hits[saved..]);
+                }
+                work.scratch.saved_hits.truncate(saved);
+                if let Ok(document) = walked {
                     return Ok(whole_document(text, start, end, document));
                 }
-                work.hits.copy_from_slice(&counted);
             }
             work.budget = before;
             if let Ok(value) = serde_json::from_str::<Value>(&text[start..end]) {

@@ -430,6 +430,7 @@ impl TextRules {
             out: String::new(),
             rules_in_union: Vec::new(),
             counts: Vec::new(),
+            saved_hits: Vec::new(),
             counters: Vec::new(),
         }
     }
@@ -913,6 +914,9 @@ pub(super) struct Scratch {
     pub(super) rules_in_union: Vec<usize>,
     /// Hits per rule of a text given to `redact_text`.
     pub(super) counts: Vec<u64>,
+    /// Hits per rule saved before a document is walked over its bytes, to
+    /// be put back if that reader gives up; a stack, as documents nest.
+    pub(super) saved_hits: Vec<u64>,
     /// Per rule index, its `/metrics` counter once a text has counted a hit
     /// of it on this thread.
     counters: Vec<Option<RedactionsCounter>>,
