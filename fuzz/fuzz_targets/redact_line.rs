@@ -32,6 +32,9 @@ fuzz_target!(|data: &[u8]| {
     let deep = data.iter().filter(|&&b| b == b'{' || b == b'[').count() > 32;
     let redacted = redactor().redact(built.record);
     if redacted.get().message.as_deref() == Some(REDACTION_FAILED_MARKER) {
-        assert!(deep || data.len() > 1 << 20, "a rule panicked on this input");
+        assert!(
+            deep || data.len() > 1 << 20,
+            "a rule panicked on this input"
+        );
     }
 });

@@ -178,11 +178,11 @@ pub struct Redactor {
     pub(super) panic_on_key: Option<&'static str>,
     /// Parse and walk every JSON document, to prove the shortcut for clean
     /// ones changes no result.
-    #[cfg(test)]
+    #[cfg(any(test, fuzzing))]
     pub(super) always_parse_json: bool,
     /// Decide every path and scan every text afresh, to prove the memos
     /// change no result.
-    #[cfg(test)]
+    #[cfg(any(test, fuzzing))]
     pub(super) no_memos: bool,
 }
 
@@ -373,9 +373,9 @@ impl Redactor {
             budget_per_byte: BUDGET_BYTES_PER_BYTE,
             #[cfg(test)]
             panic_on_key: None,
-            #[cfg(test)]
+            #[cfg(any(test, fuzzing))]
             always_parse_json: false,
-            #[cfg(test)]
+            #[cfg(any(test, fuzzing))]
             no_memos: false,
         }
     }
@@ -386,6 +386,17 @@ impl Redactor {
 
     pub(super) fn is_field_rule(&self, rule: usize) -> bool {
         self.field_matchers.iter().any(|m| m.rule == rule)
+    }
+
+    /// The same rules without the shortcuts: every JSON document parsed and
+    /// walked, every path decided and every text scanned afresh. The
+    /// reference the differential fuzz target (`fuzz/`) holds the engine to.
+    #[cfg(any(test, fuzzing))]
+    #[doc(hidden)]
+    pub fn without_shortcuts(mut self) -> Redactor {
+        self.always_parse_json = true;
+        self.no_memos = true;
+        self
     }
 
     /// Sets the budget, to test what happens when it runs out.
@@ -968,7 +979,7 @@ impl Redactor {
 
     /// Where `text` is remembered as clean, if it may be.
     fn memo_key(&self, text: &str) -> Option<u64> {
-        #[cfg(test)]
+        #[cfg(any(test, fuzzing))]
         if self.no_memos {
             return None;
         }
@@ -999,7 +1010,7 @@ impl Redactor {
 
     /// What the rules decide for `path`, remembered per thread.
     pub(super) fn path_facts(&self, path: &[&str]) -> PathFacts {
-        #[cfg(test)]
+        #[cfg(any(test, fuzzing))]
         if self.no_memos {
             return self.decide_path(path);
         }

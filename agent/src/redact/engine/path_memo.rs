@@ -253,9 +253,9 @@ rules:
         let mut failed = 0;
         for (floor, per_byte) in [(64, 1), (300, 1), (1000, 1), (200, 2), (2000, 2), (5000, 3)] {
             let fast = Redactor::builtin().with_budget(floor, per_byte);
-            let mut slow = Redactor::builtin().with_budget(floor, per_byte);
-            slow.no_memos = true;
-            slow.always_parse_json = true;
+            let slow = Redactor::builtin()
+                .with_budget(floor, per_byte)
+                .without_shortcuts();
             // A text is remembered the second time it is found clean, and
             // served from the memo from the third.
             for round in 0..3 {
@@ -273,9 +273,7 @@ rules:
     #[test]
     fn corpus_lines_come_out_as_without_the_memo() {
         let fast = Redactor::builtin();
-        let mut slow = Redactor::builtin();
-        slow.no_memos = true;
-        slow.always_parse_json = true;
+        let slow = Redactor::builtin().without_shortcuts();
         for line in corpus::corpus_lines(13, 512 << 10) {
             let (a, b) = (fast.redact_text(&line.text), slow.redact_text(&line.text));
             assert_eq!(a, b, "{}", line.text);
