@@ -576,6 +576,16 @@ impl Redactor {
         self.with_scratch(|scratch| self.text.union_pass(text.as_bytes(), scratch))
     }
 
+    /// How many bytes of `text` the union automaton reads while a match may
+    /// be under way: after them it is not back in its start state. However
+    /// well a prefilter picked the bytes where a match can begin, an exact
+    /// automaton would still read these; the rest is what skipping could
+    /// save, for `benches/phi_scan.rs`. `None` if there is no union.
+    #[doc(hidden)]
+    pub fn automaton_busy_bytes(&self, text: &str) -> Option<usize> {
+        self.with_scratch(|scratch| self.text.union_busy_bytes(text.as_bytes(), scratch))
+    }
+
     /// Runs every rule's examples against the rules as compiled (with their
     /// file's allow-list). Returns how many examples were checked.
     pub fn check_examples(&self) -> Result<usize, Vec<RuleError>> {

@@ -476,6 +476,27 @@ impl TextRules {
         ends
     }
 
+    /// See [`Redactor::automaton_busy_bytes`](super::Redactor::automaton_busy_bytes).
+    pub(super) fn union_busy_bytes(&self, text: &[u8], scratch: &mut Scratch) -> Option<usize> {
+        let union = self.union.as_ref()?;
+        let dfa = &union.dfa;
+        let cache = scratch
+            .union_cache
+            .get_or_insert_with(|| dfa.create_cache());
+        let mut sid = dfa.start_state_forward(cache, &Input::new(text)).ok()?;
+        let mut busy = 0;
+        for at in 0..text.len() {
+            sid = dfa.next_state(cache, sid, text[at]).ok()?;
+            // What a walk started afresh after this byte would be in: the
+            // unanchored start state, with this byte as what comes before.
+            let fresh = dfa
+                .start_state_forward(cache, &Input::new(text).range(at + 1..))
+                .ok()?;
+            busy += usize::from(sid != fresh);
+        }
+        Some(busy)
+    }
+
     /// Whether `scratch` was made for these rules.
     pub(super) fn owns(&self, scratch: &Scratch) -> bool {
         scratch.owner == self.id
