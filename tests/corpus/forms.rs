@@ -240,7 +240,7 @@ fn parse_iso_date(value: &str) -> Option<NaiveDate> {
 
 /// How a serializer escapes strings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum JsonStyle {
+pub enum JsonStyle {
     /// serde_json, Jackson, Go: `"`, `\`, control characters.
     Min,
     /// Python's `ensure_ascii`: also non-ASCII as `\u00eb`.
@@ -256,7 +256,7 @@ pub(super) enum JsonStyle {
 }
 
 impl JsonStyle {
-    pub(super) const ALL: [JsonStyle; 6] = [
+    pub const ALL: [JsonStyle; 6] = [
         JsonStyle::Min,
         JsonStyle::Ascii,
         JsonStyle::Gson,
@@ -266,7 +266,7 @@ impl JsonStyle {
     ];
 }
 
-fn json_escaped(s: &str, style: JsonStyle) -> String {
+pub fn json_escaped(s: &str, style: JsonStyle) -> String {
     let mut out = String::with_capacity(s.len() + 8);
     json_escape_into(&mut out, s, style);
     out

@@ -118,7 +118,7 @@ use std::ops::Range;
 #[allow(unused_imports)]
 pub use fake::{luhn_valid, mbi_valid, npi_valid, ssn_valid, vin_valid};
 #[allow(unused_imports)]
-pub use forms::{decoded_views, encoded_forms, spellings};
+pub use forms::{decoded_views, encoded_forms, json_escaped, spellings, JsonStyle};
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use fake::*;

@@ -850,13 +850,13 @@ mod tests {
     /// Writes `value`, turning the arrays of `{"k","v"}` pairs made by
     /// [`json_value`] into objects with those members in order (duplicate
     /// keys included), with or without whitespace between tokens.
-    /// How a generated document is written: spaced between tokens or not;
-    /// every string's `/` and non-ASCII characters escaped (`\/`, `\u00e9`,
-    /// surrogate pairs) or written as serde_json writes them.
+    /// How a generated document is written: spaced between tokens or not,
+    /// and its strings escaped as one of the serializers the corpus knows
+    /// (PHP's `\/`, Python's `\u00e9` and surrogate pairs, .NET's upper case).
     #[derive(Clone, Copy, Debug)]
     struct Form {
         spaced: bool,
-        escaped: bool,
+        style: corpus::JsonStyle,
     }
 
     fn write(value: &serde_json::Value, form: Form, out: &mut String) {
@@ -893,21 +893,9 @@ mod tests {
                 }
                 out.push(']');
             }
-            Value::String(text) if form.escaped => {
+            Value::String(text) => {
                 out.push('"');
-                for c in text.chars() {
-                    match c {
-                        '"' => out.push_str("\\\""),
-                        '\\' => out.push_str("\\\\"),
-                        '/' => out.push_str("\\/"),
-                        ' '..='~' => out.push(c),
-                        c => {
-                            for unit in c.encode_utf16(&mut [0; 2]) {
-                                out.push_str(&format!("\\u{unit:04x}"));
-                            }
-                        }
-                    }
-                }
+                out.push_str(&corpus::json_escaped(text, form.style));
                 out.push('"');
             }
             other => out.push_str(&other.to_string()),
@@ -928,7 +916,7 @@ mod tests {
                 json_value(),
             ), 1..6),
             spaced in any::<bool>(),
-            escaped in any::<bool>(),
+            style in prop::sample::select(corpus::JsonStyle::ALL.to_vec()),
         ) {
             // Built once: compiling the pack twice per case would be most of
             // the test's time.
@@ -940,7 +928,7 @@ mod tests {
                     doc.push(',');
                 }
                 doc.push_str(&format!("{key:?}:"));
-                write(value, Form { spaced, escaped }, &mut doc);
+                write(value, Form { spaced, style }, &mut doc);
             }
             doc.push('}');
             same(fast, slow, &doc);
